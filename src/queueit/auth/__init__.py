@@ -1,0 +1,1 @@
+"""Local-mode sign-in: anonymous guest tokens and tokens for named users (embedded default)."""

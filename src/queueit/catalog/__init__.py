@@ -1,0 +1,1 @@
+"""Catalog: music providers (Spotify, Apple Music, local demo), search cache, matching."""

@@ -1,0 +1,117 @@
+"""The `queueit` command: serve, migrate, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from queueit.core.settings import Settings
+
+
+async def _migrate(settings: Settings) -> None:
+    from queueit.core.db import create_engine
+    from queueit.core.migrate import upgrade
+
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _token(settings: Settings, username: str, ttl: int, provider: str) -> str:
+    from queueit.auth.service import token_for_username
+    from queueit.core.db import UnitOfWork, create_engine, create_sessionmaker
+    from queueit.core.security import local_secret
+    from queueit.users.models import MusicProvider
+
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            uow = UnitOfWork(session=session)
+            token = await token_for_username(
+                uow,
+                secret=local_secret(settings),
+                ttl_seconds=ttl,
+                username=username,
+                provider=MusicProvider(provider),
+            )
+            await uow.commit()
+            return token
+    finally:
+        await engine.dispose()
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from queueit.core.logging import configure_logging
+
+    configure_logging(settings)
+    problems = settings.production_problems()
+    if problems:
+        for problem in problems:
+            sys.stderr.write(f"queueit: refusing to start: {problem}\n")
+        return 2
+    if settings.is_sqlite and not args.no_migrate:
+        asyncio.run(_migrate(settings))
+    uvicorn.run(
+        "queueit.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+        log_config=None,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+        ws_max_size=64 * 1024,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="queueit", description="QueueIT server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the API (migrates the embedded SQLite database)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not migrate the embedded SQLite database on start",
+    )
+    sub.add_parser("migrate", help="apply database migrations")
+    token = sub.add_parser("token", help="print a local-mode access token for a named user")
+    token.add_argument("--username", required=True)
+    token.add_argument("--ttl", type=int, default=7 * 24 * 3600, help="lifetime in seconds")
+    token.add_argument(
+        "--provider",
+        choices=["spotify", "apple", "none"],
+        default="spotify",
+        help="music provider given to a new user (default: spotify)",
+    )
+    args = parser.parse_args(argv)
+    settings = Settings()
+
+    if args.command == "serve":
+        return _serve(settings, args)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        sys.stderr.write("queueit: database is up to date\n")
+        return 0
+    if settings.auth_mode != "local":
+        sys.stderr.write("queueit: tokens are issued by Supabase in this configuration\n")
+        return 2
+    from queueit.users.schemas import USERNAME_RE
+
+    if not USERNAME_RE.match(args.username):
+        sys.stderr.write("queueit: username must be 3-30 letters, digits, '-' or '_'\n")
+        return 2
+    sys.stdout.write(asyncio.run(_token(settings, args.username, args.ttl, args.provider)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

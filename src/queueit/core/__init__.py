@@ -1,0 +1,1 @@
+"""Shared core: settings, database, errors, logging, middleware, security."""

@@ -1,0 +1,63 @@
+"""structlog set-up: JSON in production, console in development, secrets masked."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+from queueit.core.settings import Settings
+
+_SECRET_KEYS = re.compile(r"(token|secret|password|authorization|key|dsn|cookie)", re.IGNORECASE)
+_JWT_LIKE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
+
+
+def mask_secret_values(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Never log a token or key: mask values under secret-sounding keys and JWT-shaped text."""
+    for key, value in list(event_dict.items()):
+        if key != "event" and _SECRET_KEYS.search(key) and value:
+            event_dict[key] = "***"
+        elif isinstance(value, str) and "eyJ" in value:
+            event_dict[key] = _JWT_LIKE.sub("***", value)
+    return event_dict
+
+
+def configure_logging(settings: Settings) -> None:
+    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        mask_secret_values,
+    ]
+    renderer: Any
+    if settings.log_as_json:
+        renderer = structlog.processors.JSONRenderer()
+        shared.append(structlog.processors.format_exc_info)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    # Standard-library loggers (uvicorn, sqlalchemy) go through the same renderer.
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    # Access lines are replaced by our own request_finished event.
+    logging.getLogger("uvicorn.access").disabled = True

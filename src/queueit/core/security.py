@@ -1,0 +1,251 @@
+"""Access-token verification: Supabase (JWKS ES256/RS256, legacy HS256) and local HS256 tokens,
+one code path for all modes, and local token minting."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import structlog
+
+from queueit.core import errors
+from queueit.core.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+MAX_TOKEN_BYTES = 8192
+ASYMMETRIC_ALGORITHMS = ("ES256", "RS256")
+AUDIENCE = "authenticated"
+LOCAL_ISSUER = "queueit-local"
+
+
+class AuthUnavailable(errors.ServiceUnavailable):
+    code = "auth_unavailable"
+    detail = "Sign-in keys are not available yet; try again in a few seconds."
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    sub: uuid.UUID
+    is_anonymous: bool
+    issued_at: int
+    expires_at: int
+
+
+class JwksCache:
+    """Supabase's signing keys, fetched asynchronously and cached for at most `ttl` seconds.
+    An unknown `kid` triggers at most one refetch per `refetch_interval` seconds, so a flood of
+    tokens with random `kid`s cannot become a flood of fetches."""
+
+    def __init__(
+        self, url: str, client: httpx.AsyncClient, *, ttl: float, refetch_interval: float
+    ) -> None:
+        self.url = url
+        self.client = client
+        self.ttl = ttl
+        self.refetch_interval = refetch_interval
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0
+        self._last_attempt = float("-inf")
+        self._lock = asyncio.Lock()
+        self.fetch_count = 0
+
+    @property
+    def has_keys(self) -> bool:
+        return bool(self._keys)
+
+    async def get(self, kid: str) -> jwt.PyJWK:
+        now = time.monotonic()
+        since_attempt = now - self._last_attempt
+        expired = now - self._fetched_at >= self.ttl
+        refresh_due = expired and since_attempt >= min(self.refetch_interval, self.ttl)
+        unknown_due = kid not in self._keys and since_attempt >= self.refetch_interval
+        if refresh_due or unknown_due:
+            await self.refresh()
+        key = self._keys.get(kid)
+        if key is None:
+            if not self._keys:
+                raise AuthUnavailable()
+            raise errors.Unauthorized("The access token was signed with an unknown key.")
+        return key
+
+    async def refresh(self) -> None:
+        """Fetch the key set (single-flight: concurrent callers share one fetch)."""
+        attempt_before = self._last_attempt
+        async with self._lock:
+            if self._last_attempt != attempt_before:
+                return  # another caller fetched while we waited
+            self._last_attempt = time.monotonic()
+            self.fetch_count += 1
+            try:
+                response = await self.client.get(self.url)
+                response.raise_for_status()
+                document = response.json()
+                keys: dict[str, jwt.PyJWK] = {}
+                for item in document.get("keys", []):
+                    try:
+                        jwk = jwt.PyJWK.from_dict(item)
+                    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+                        log.warning("jwks_key_skipped", kid=item.get("kid"))
+                        continue
+                    if jwk.key_id and jwk.algorithm_name in ASYMMETRIC_ALGORITHMS:
+                        keys[jwk.key_id] = jwk
+            except (httpx.HTTPError, ValueError, AttributeError) as exc:
+                # Keep the keys we had: an outage must not sign everyone out.
+                log.warning("jwks_fetch_failed", error=type(exc).__name__)
+                return
+            self._keys = keys
+            self._fetched_at = time.monotonic()
+            log.info("jwks_fetched", key_count=len(keys))
+
+    async def warm_up(self, stop: asyncio.Event) -> None:
+        """Fetch keys in the background at startup, retrying with backoff until it works."""
+        delay = 1.0
+        while not stop.is_set() and not self._keys:
+            await self.refresh()
+            if self._keys:
+                return
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                delay = min(delay * 2, self.refetch_interval)
+
+
+class TokenVerifier:
+    """Verifies access tokens. HS256 and asymmetric algorithms go through separate decode calls,
+    each with a single-algorithm list, so a token can never pick the algorithm family."""
+
+    def __init__(self, settings: Settings, *, hs_secret: str, jwks: JwksCache | None) -> None:
+        self.settings = settings
+        self.hs_secret = hs_secret
+        self.jwks = jwks
+        self.issuer = (
+            f"{settings.supabase_url.rstrip('/')}/auth/v1" if settings.supabase_url else None
+        )
+
+    async def verify(self, token: str) -> Claims:
+        if not token:
+            raise errors.TokenMissing()
+        if len(token) > MAX_TOKEN_BYTES:
+            raise errors.Unauthorized("The access token is too large.")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise errors.Unauthorized("The access token is malformed.") from exc
+        alg = header.get("alg")
+        if alg == "HS256":
+            if not self.hs_secret:
+                raise errors.Unauthorized("HS256 tokens are not accepted by this server.")
+            payload = self._decode(token, self.hs_secret, "HS256")
+        elif alg in ASYMMETRIC_ALGORITHMS and self.jwks is not None:
+            kid = header.get("kid")
+            if not isinstance(kid, str) or not kid:
+                raise errors.Unauthorized("The access token has no key id.")
+            jwk = await self.jwks.get(kid)
+            if jwk.algorithm_name != alg:
+                raise errors.Unauthorized("The token's algorithm does not match its key.")
+            payload = self._decode(token, jwk.key, alg)
+        else:
+            raise errors.Unauthorized("The token's signing algorithm is not accepted.")
+        return self._claims(payload)
+
+    def _decode(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=AUDIENCE,
+                issuer=self.issuer,
+                leeway=self.settings.jwt_leeway_seconds,
+                options={"require": ["exp", "iat", "sub", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise errors.TokenExpired() from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise errors.Unauthorized("The access token is not valid yet.") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise errors.Unauthorized("The access token has the wrong audience.") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise errors.Unauthorized("The access token has the wrong issuer.") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise errors.Unauthorized(f"The access token lacks the '{exc.claim}' claim.") from exc
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            raise errors.Unauthorized("The access token's signature is not valid.") from exc
+        if "iat" in payload and payload["iat"] > time.time() + self.settings.jwt_leeway_seconds:
+            raise errors.Unauthorized("The access token is not valid yet.")
+        return payload
+
+    @staticmethod
+    def _claims(payload: dict[str, Any]) -> Claims:
+        if payload.get("role") != "authenticated":
+            raise errors.Unauthorized("The access token's role is not 'authenticated'.")
+        try:
+            sub = uuid.UUID(str(payload["sub"]))
+        except ValueError as exc:
+            raise errors.Unauthorized("The access token's subject is not a user id.") from exc
+        is_anonymous = payload.get("is_anonymous", True)
+        return Claims(
+            sub=sub,
+            is_anonymous=is_anonymous is not False,
+            issued_at=int(payload["iat"]),
+            expires_at=int(payload["exp"]),
+        )
+
+
+def local_secret(settings: Settings) -> str:
+    """LOCAL_JWT_SECRET, or a secret generated once and kept under DATA_DIR."""
+    if settings.local_jwt_secret:
+        return settings.local_jwt_secret
+    path = Path(settings.data_dir) / "local_jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    log.info("local_jwt_secret_generated", path=str(path))
+    return secret
+
+
+def mint_local_token(
+    secret: str,
+    *,
+    sub: uuid.UUID,
+    is_anonymous: bool,
+    ttl_seconds: int,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": str(sub),
+        "aud": AUDIENCE,
+        "role": "authenticated",
+        "iss": LOCAL_ISSUER,
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "is_anonymous": is_anonymous,
+        **(extra or {}),
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def build_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifier:
+    if settings.auth_mode == "local":
+        return TokenVerifier(settings, hs_secret=local_secret(settings), jwks=None)
+    jwks = None
+    if settings.supabase_url:
+        jwks = JwksCache(
+            f"{settings.supabase_url.rstrip('/')}/auth/v1/.well-known/jwks.json",
+            client,
+            ttl=settings.jwks_cache_seconds,
+            refetch_interval=settings.jwks_refetch_interval_seconds,
+        )
+    return TokenVerifier(settings, hs_secret=settings.supabase_jwt_secret, jwks=jwks)

@@ -1,0 +1,119 @@
+"""Settings read from the environment and `.env` (every one is documented in ENV.example)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    environment: Environment = Environment.development
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    database_pool_size: int = 20
+    database_timeout_seconds: float = 5.0
+    allow_sqlite_in_production: bool = False
+    redis_url: str = ""
+
+    supabase_url: str = ""
+    supabase_jwt_secret: str = ""
+    local_jwt_secret: str = ""
+    local_token_ttl_seconds: int = 7 * 24 * 3600
+    jwt_leeway_seconds: int = 30
+    jwks_cache_seconds: int = 600
+    jwks_refetch_interval_seconds: int = 30
+
+    spotify_client_id: str = ""
+    spotify_client_secret: str = ""
+    spotify_api_url: str = "https://api.spotify.com/v1"
+    spotify_accounts_url: str = "https://accounts.spotify.com"
+    apple_team_id: str = ""
+    apple_key_id: str = ""
+    apple_private_key_base64: str = ""
+    apple_private_key_path: str = ""
+    apple_music_api_url: str = "https://api.music.apple.com/v1"
+    catalog_provider: Literal["", "spotify", "apple_music", "local"] = ""
+    local_catalog_path: str = ""
+    catalog_timeout_seconds: float = 5.0
+    search_cache_seconds: int = 300
+
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_max_age: int = 3600
+    rate_limit_enabled: bool = True
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = 64 * 1024
+
+    log_level: str = "INFO"
+    log_json: bool | None = None
+    sentry_dsn: str = ""
+    sentry_traces_sample_rate: float = 0.0
+    metrics_enabled: bool = True
+
+    presence_ttl_seconds: int = 90
+    session_idle_hours: float = 12.0
+    max_queue_length: int = 1000
+    max_songs_per_guest: int = 50
+
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'queueit.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def auth_mode(self) -> Literal["supabase", "local"]:
+        return "supabase" if (self.supabase_url or self.supabase_jwt_secret) else "local"
+
+    @property
+    def log_as_json(self) -> bool:
+        if self.log_json is not None:
+            return self.log_json
+        return self.environment == Environment.production
+
+    def production_problems(self) -> list[str]:
+        """Reasons this configuration must not serve production traffic (empty when fine)."""
+        if self.environment != Environment.production:
+            return []
+        problems: list[str] = []
+        if self.auth_mode == "local" and len(self.local_jwt_secret) < 32:
+            problems.append("LOCAL_JWT_SECRET must be set to at least 32 characters in production")
+        if self.supabase_jwt_secret and len(self.supabase_jwt_secret) < 32:
+            problems.append("SUPABASE_JWT_SECRET looks like a placeholder (under 32 characters)")
+        if "*" in self.allowed_origins:
+            problems.append(
+                "ALLOWED_ORIGINS must not be '*' in production (credentials are allowed)"
+            )
+        if self.is_sqlite and not self.allow_sqlite_in_production:
+            problems.append(
+                "DATABASE_URL points at SQLite; set ALLOW_SQLITE_IN_PRODUCTION=true to accept it"
+            )
+        return problems

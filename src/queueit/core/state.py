@@ -1,0 +1,30 @@
+"""The application's typed state: everything the lifespan creates and tears down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from queueit.core.security import TokenVerifier
+from queueit.core.settings import Settings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from queueit.realtime.backplane import Backplane
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient
+    verifier: TokenVerifier
+    redis: Redis | None = None
+    backplane: Backplane | None = None
+    catalog: Any = None  # queueit.catalog.service.CatalogService once the catalog lands
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Health: liveness (/healthz), readiness (/readyz) and metrics (/metrics)."""

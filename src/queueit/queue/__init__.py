@@ -1,0 +1,1 @@
+"""Queue: adding songs, votes, removal, the one ordering rule, and advancing playback."""

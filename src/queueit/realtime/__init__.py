@@ -1,0 +1,1 @@
+"""Realtime: the WebSocket endpoint, the per-process hub, and the event backplane."""

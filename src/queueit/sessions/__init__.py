@@ -1,0 +1,1 @@
+"""Sessions (parties): create, join, leave, current state, host controls, presence, crowd skip."""

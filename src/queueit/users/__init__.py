@@ -1,0 +1,1 @@
+"""Users: profiles provisioned from verified tokens, their provider and storefront."""

@@ -1,0 +1,51 @@
+"""User shapes as the iOS app reads them."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from queueit.core.text import STRICT_BODY, CleanStr
+from queueit.users.models import MusicProvider
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]{3,30}$")
+STOREFRONT_RE = re.compile(r"^[a-z]{2}$")
+
+
+def _username(value: str) -> str:
+    if not USERNAME_RE.match(value):
+        raise ValueError("username must be 3-30 letters, digits, '-' or '_'")
+    return value
+
+
+def _storefront(value: str) -> str:
+    value = value.lower()
+    if not STOREFRONT_RE.match(value):
+        raise ValueError("storefront must be a two-letter region code such as 'us'")
+    return value
+
+
+Username = Annotated[CleanStr, AfterValidator(_username)]
+Storefront = Annotated[CleanStr, AfterValidator(_storefront)]
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    username: str | None
+    display_name: str | None = None
+    music_provider: MusicProvider
+    storefront: str
+    is_anonymous: bool
+
+
+class UserUpdate(BaseModel):
+    model_config = STRICT_BODY
+
+    username: Username | None = Field(default=None, examples=["dj-sam"])
+    music_provider: MusicProvider | None = Field(default=None, examples=["spotify"])
+    storefront: Storefront | None = Field(default=None, examples=["gb"])

@@ -1,0 +1,201 @@
+"""Test infrastructure: every test gets a clean database, on SQLite always and on PostgreSQL
+when it is reachable (required when QUEUEIT_REQUIRE_SERVICES=1)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from queueit.core.db import create_engine
+from queueit.core.migrate import upgrade
+from queueit.core.settings import Settings
+from queueit.main import create_app
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE_SERVICES = os.environ.get("QUEUEIT_REQUIRE_SERVICES") == "1"
+TEST_SECRET = "test-local-secret-" + "x" * 32
+TABLES = [
+    "skip_requests",
+    "votes",
+    "queued_songs",
+    "songs",
+    "sessions",
+    "users",
+    "deleted_accounts",
+]
+
+
+def asyncpg_url(url: str) -> str:
+    return "postgresql+asyncpg://" + url.split("://", 1)[1]
+
+
+async def _pg_reachable() -> bool:
+    engine = create_async_engine(
+        asyncpg_url(PG_URL), poolclass=NullPool, connect_args={"timeout": 3}
+    )
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        await engine.dispose()
+
+
+async def _redis_reachable() -> bool:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        return bool(await client.ping())
+    except Exception:
+        return False
+    finally:
+        await client.aclose()
+
+
+_state: dict[str, Any] = {}
+
+
+def pg_available() -> bool:
+    if "pg" not in _state:
+        _state["pg"] = asyncio.run(_pg_reachable())
+        if not _state["pg"] and REQUIRE_SERVICES:
+            pytest.fail(
+                f"PostgreSQL is required (QUEUEIT_REQUIRE_SERVICES=1) but {PG_URL} is unreachable",
+                pytrace=False,
+            )
+    return bool(_state["pg"])
+
+
+def redis_available() -> bool:
+    if "redis" not in _state:
+        _state["redis"] = asyncio.run(_redis_reachable())
+        if not _state["redis"] and REQUIRE_SERVICES:
+            pytest.fail(
+                f"Redis is required (QUEUEIT_REQUIRE_SERVICES=1) but {REDIS_URL} is unreachable",
+                pytrace=False,
+            )
+    return bool(_state["redis"])
+
+
+async def _reset_pg_schema() -> None:
+    engine = create_async_engine(asyncpg_url(PG_URL), poolclass=NullPool)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+        await conn.execute(text("DROP TYPE IF EXISTS queue_status"))
+    await engine.dispose()
+    migrate_engine = create_engine(Settings(_env_file=None, database_url=PG_URL))
+    await upgrade(migrate_engine)
+    await migrate_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("sqlite-template")
+    settings = Settings(_env_file=None, data_dir=directory)
+
+    async def migrate() -> None:
+        engine = create_engine(settings)
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(migrate())
+    return directory / "queueit.db"
+
+
+@pytest.fixture(scope="session")
+def pg_schema() -> bool:
+    if not pg_available():
+        return False
+    asyncio.run(_reset_pg_schema())
+    return True
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "postgresql" and not request.getfixturevalue("pg_schema"):
+        pytest.skip("PostgreSQL is not reachable")
+    if name == "sqlite" and request.node.get_closest_marker("postgres_only"):
+        pytest.skip("PostgreSQL-only test")
+    return name
+
+
+async def truncate_pg() -> None:
+    engine = create_async_engine(asyncpg_url(PG_URL), poolclass=NullPool)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    if backend == "postgresql":
+        asyncio.run(truncate_pg())
+        yield PG_URL
+    else:
+        target = tmp_path / "data" / "queueit.db"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sqlite_template, target)
+        yield f"sqlite+aiosqlite:///{target}"
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "local_jwt_secret": TEST_SECRET,
+        "rate_limit_enabled": False,
+        "log_level": "WARNING",
+        "database_pool_size": 30,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change the app's settings."""
+    return {}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
+    return make_settings(database_url, tmp_path / "data", **settings_overrides)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]

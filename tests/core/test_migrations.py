@@ -1,0 +1,67 @@
+"""Migrations upgrade from empty, downgrade to nothing, and upgrade again, on both databases."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from queueit.core.db import create_engine
+from queueit.core.migrate import downgrade, upgrade
+from queueit.core.settings import Settings
+from tests.conftest import PG_URL, asyncpg_url, pg_available
+
+EXPECTED = {
+    "users",
+    "sessions",
+    "songs",
+    "queued_songs",
+    "votes",
+    "skip_requests",
+    "deleted_accounts",
+}
+
+
+async def _tables(engine: object) -> set[str]:
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    return names - {"alembic_version"}
+
+
+async def _roundtrip(url: str, data_dir: Path) -> None:
+    engine = create_engine(Settings(_env_file=None, database_url=url, data_dir=data_dir))
+    try:
+        await upgrade(engine)
+        assert await _tables(engine) == EXPECTED
+        await downgrade(engine)
+        assert await _tables(engine) == set()
+        await upgrade(engine)
+        assert await _tables(engine) == EXPECTED
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_migrations_roundtrip(tmp_path: Path) -> None:
+    await _roundtrip(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}", tmp_path)
+
+
+async def test_postgresql_migrations_roundtrip(tmp_path: Path) -> None:
+    if not pg_available():
+        import pytest
+
+        pytest.skip("PostgreSQL is not reachable")
+    name = f"queueit_migrations_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(
+        asyncpg_url(PG_URL), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        await _roundtrip(PG_URL.rsplit("/", 1)[0] + f"/{name}", tmp_path)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()

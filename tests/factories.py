@@ -1,0 +1,78 @@
+"""Plain functions that make test data through the public API."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+import jwt
+
+from tests.conftest import TEST_SECRET
+
+
+def token_for(
+    user_id: uuid.UUID | None = None,
+    *,
+    is_anonymous: bool = False,
+    secret: str = TEST_SECRET,
+    **claims: Any,
+) -> str:
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "sub": str(user_id or uuid.uuid4()),
+        "aud": "authenticated",
+        "role": "authenticated",
+        "iat": now,
+        "exp": now + 3600,
+        "is_anonymous": is_anonymous,
+    }
+    payload.update(claims)
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def make_user(
+    client: httpx.AsyncClient,
+    *,
+    username: str | None = None,
+    provider: str | None = None,
+    anonymous: bool = False,
+) -> dict[str, str]:
+    """A provisioned user; returns auth headers (with the user id under 'X-Test-User')."""
+    user_id = uuid.uuid4()
+    headers = auth(token_for(user_id, is_anonymous=anonymous))
+    body: dict[str, Any] = {}
+    if username:
+        body["username"] = username
+    if provider:
+        body["music_provider"] = provider
+    if body:
+        response = await client.patch("/api/v1/users/me", json=body, headers=headers)
+    else:
+        response = await client.get("/api/v1/users/me", headers=headers)
+    assert response.status_code == 200, response.text
+    return {**headers, "X-Test-User": str(user_id)}
+
+
+async def make_host(client: httpx.AsyncClient, provider: str = "spotify") -> dict[str, str]:
+    return await make_user(client, username=f"host-{uuid.uuid4().hex[:8]}", provider=provider)
+
+
+def track(n: int | str = 1, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": f"track-{n}",
+        "isrc": "",
+        "name": f"Song {n}",
+        "artists": "Artist A & Artist B",
+        "album": "Album",
+        "duration_ms": 180_000,
+        "image_url": "https://img.example.com/a.jpg",
+        "source": "spotify",
+    }
+    body.update(overrides)
+    return body
