@@ -21,7 +21,9 @@ from queueit.core.security import build_verifier
 from queueit.core.settings import Environment, Settings
 from queueit.core.state import AppState
 from queueit.health.router import router as health_router
-from queueit.realtime.backplane import InMemoryBackplane
+from queueit.queue.router import router as songs_router
+from queueit.realtime import setup as realtime_setup
+from queueit.sessions.router import router as sessions_router
 from queueit.users.router import router as users_router
 
 log = structlog.get_logger(__name__)
@@ -55,15 +57,13 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             sessionmaker=create_sessionmaker(engine),
             http=http,
             verifier=build_verifier(settings, http),
-            backplane=InMemoryBackplane(),
         )
         app.state.ctx = state
         stop = asyncio.Event()
         background: list[asyncio.Task[None]] = []
         if state.verifier.jwks is not None:
             background.append(asyncio.create_task(state.verifier.jwks.warm_up(stop)))
-        assert state.backplane is not None
-        await state.backplane.start()
+        await realtime_setup.start(state)
         log.info(
             "startup_complete",
             environment=settings.environment.value,
@@ -77,7 +77,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            await state.backplane.stop()
+            await realtime_setup.stop(state)
             await http.aclose()
             await engine.dispose()
             log.info("shutdown_complete")
@@ -98,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     api.include_router(auth_router)
     api.include_router(users_router)
+    api.include_router(sessions_router)
+    api.include_router(songs_router)
     app.include_router(health_router)
     app.include_router(api)
 

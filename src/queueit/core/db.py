@@ -135,6 +135,7 @@ class UnitOfWork:
     session: AsyncSession
     publisher: Publisher = _discard
     actor_id: uuid.UUID | None = None
+    presence_ttl_seconds: float = 90.0
     _events: list[DomainEvent] = field(default_factory=list)
 
     def publish(self, event: DomainEvent) -> None:

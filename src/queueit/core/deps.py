@@ -40,7 +40,11 @@ async def get_uow(state: State) -> AsyncIterator[UnitOfWork]:
             await state.backplane.publish_many(events)
 
     async with state.sessionmaker() as session:
-        uow = UnitOfWork(session=session, publisher=publish)
+        uow = UnitOfWork(
+            session=session,
+            publisher=publish,
+            presence_ttl_seconds=state.settings.presence_ttl_seconds,
+        )
         try:
             yield uow
             await uow.commit()
@@ -49,7 +53,7 @@ async def get_uow(state: State) -> AsyncIterator[UnitOfWork]:
             raise
 
 
-Uow = Annotated[UnitOfWork, Depends(get_uow)]
+Uow = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 
 
 async def get_claims(

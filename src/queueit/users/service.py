@@ -9,6 +9,7 @@ import structlog
 from queueit.core import errors
 from queueit.core.db import UnitOfWork
 from queueit.core.security import Claims
+from queueit.sessions import service as sessions_service
 from queueit.users import repository
 from queueit.users.models import User
 from queueit.users.schemas import UserUpdate
@@ -67,8 +68,6 @@ async def update_profile(uow: UnitOfWork, *, user: User, changes: UserUpdate) ->
 async def delete_account(uow: UnitOfWork, *, user: User) -> None:
     """Remove the user's votes, skip requests and profile in one transaction; end the sessions
     they host. Songs they added stay in history, attributed to a deleted user."""
-    from queueit.sessions import service as sessions_service
-
     await sessions_service.forget_user(uow, user=user)
     await repository.record_deletion(uow.session, user.id)
     await repository.delete_user(uow.session, user.id)

@@ -1,0 +1,176 @@
+"""/api/v1/sessions: parties, their state, host controls and crowd skip."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from queueit.core.deps import Uow
+from queueit.core.openapi import errors_for
+from queueit.queue.schemas import OkOut, QueuePage
+from queueit.sessions import playback, service
+from queueit.sessions.schemas import (
+    ControlIn,
+    CurrentSessionOut,
+    SessionCreateIn,
+    SessionJoinIn,
+    SkipOut,
+    SongFinishedIn,
+)
+from queueit.users.deps import CurrentUser
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1-500).")]
+Offset = Annotated[int, Query(ge=0, le=100_000, description="Items to skip.")]
+
+
+@router.post(
+    "/create",
+    response_model=CurrentSessionOut,
+    summary="Host a party",
+    responses=errors_for(400, 401, 403, 409, 422, 429),
+)
+async def create(
+    uow: Uow, user: CurrentUser, body: SessionCreateIn | None = None
+) -> CurrentSessionOut:
+    """Open a party hosted by the caller, who must have an account (not a guest) and a music
+    provider. Without `join_code` the server generates a 6-character code. The code is
+    trimmed and upper-cased; 409 `join_code_taken` when another active party has it."""
+    return await service.create_session(uow, actor=user, join_code=body.join_code if body else None)
+
+
+@router.post(
+    "/join",
+    response_model=CurrentSessionOut,
+    summary="Join a party by code",
+    responses=errors_for(401, 404, 422, 429),
+)
+async def join(uow: Uow, user: CurrentUser, body: SessionJoinIn) -> CurrentSessionOut:
+    """Join the active party with this code (case-insensitive), leaving any other party."""
+    return await service.join_session(uow, actor=user, join_code=body.join_code)
+
+
+@router.get(
+    "/current",
+    response_model=CurrentSessionOut,
+    summary="Your party's state",
+    responses=errors_for(401, 404, 422, 429),
+)
+async def current(
+    uow: Uow, user: CurrentUser, queue_limit: Limit = 100, queue_offset: Offset = 0
+) -> CurrentSessionOut:
+    """The party you are in: now playing, the queue in play order (paged), your votes, skip
+    and participant counts. 404 `no_active_session` when you are in none (or it ended)."""
+    from queueit.sessions.errors import NoActiveSession
+
+    if user.current_session_id is None:
+        raise NoActiveSession()
+    return await service.snapshot(
+        uow,
+        session_id=user.current_session_id,
+        user_id=user.id,
+        queue_limit=queue_limit,
+        queue_offset=queue_offset,
+    )
+
+
+@router.get(
+    "/{session_id}/queue",
+    response_model=QueuePage,
+    summary="A party's queue",
+    responses=errors_for(401, 403, 404, 422, 429),
+)
+async def queue(
+    uow: Uow, user: CurrentUser, session_id: uuid.UUID, limit: Limit = 100, offset: Offset = 0
+) -> QueuePage:
+    """Queued songs in play order, paged. Members only."""
+    return await service.queue_page(
+        uow, actor=user, session_id=session_id, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/{session_id}/history",
+    response_model=QueuePage,
+    summary="What played",
+    responses=errors_for(401, 403, 404, 422, 429),
+)
+async def history(
+    uow: Uow, user: CurrentUser, session_id: uuid.UUID, limit: Limit = 100, offset: Offset = 0
+) -> QueuePage:
+    """Played and skipped songs, newest first. Members only."""
+    return await service.history_page(
+        uow, actor=user, session_id=session_id, limit=limit, offset=offset
+    )
+
+
+@router.post(
+    "/leave", response_model=OkOut, summary="Leave your party", responses=errors_for(401, 429)
+)
+async def leave(uow: Uow, user: CurrentUser) -> OkOut:
+    """Leave the party you are in (a no-op when in none); withdraws your skip request."""
+    await service.leave(uow, actor=user)
+    return OkOut()
+
+
+@router.patch(
+    "/control_session",
+    response_model=OkOut,
+    summary="Host controls",
+    responses=errors_for(401, 403, 404, 422, 429),
+)
+async def control_session(uow: Uow, user: CurrentUser, body: ControlIn) -> OkOut:
+    """Host only: lock the queue for guests, pause or resume, skip the current track."""
+    await playback.control(uow, actor=user, body=body)
+    return OkOut()
+
+
+@router.post(
+    "/song_finished",
+    response_model=OkOut,
+    summary="The current song ended",
+    responses=errors_for(401, 403, 404, 422, 429),
+)
+async def song_finished(uow: Uow, user: CurrentUser, body: SongFinishedIn | None = None) -> OkOut:
+    """Host only: the player finished `queued_song_id`; the next song starts. Idempotent: when
+    that song is no longer current nothing happens, so retries never advance twice."""
+    await playback.song_finished(
+        uow, actor=user, queued_song_id=body.queued_song_id if body else None
+    )
+    return OkOut()
+
+
+@router.post(
+    "/request_skip",
+    response_model=SkipOut,
+    summary="Ask to skip the current song",
+    responses=errors_for(401, 404, 409, 429),
+)
+async def request_skip(uow: Uow, user: CurrentUser) -> SkipOut:
+    """Members ask to skip; when more than half of the participants asked, the song is skipped
+    (`skipped: true`). Participants are members active within the presence window, plus the
+    host. 409 `nothing_playing` when nothing plays."""
+    return await playback.request_skip(uow, actor=user)
+
+
+@router.delete(
+    "/request_skip",
+    response_model=SkipOut,
+    summary="Withdraw your skip request",
+    responses=errors_for(401, 404, 429),
+)
+async def withdraw_skip(uow: Uow, user: CurrentUser) -> SkipOut:
+    """Take back your request to skip the current song."""
+    return await playback.withdraw_skip(uow, actor=user)
+
+
+@router.post(
+    "/end", response_model=OkOut, summary="End your party", responses=errors_for(401, 403, 404, 429)
+)
+async def end(uow: Uow, user: CurrentUser) -> OkOut:
+    """Host only: end the party. Members get `session.ended`; the join code is freed."""
+    await playback.end(uow, actor=user)
+    return OkOut()
