@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+from types import FrameType
 
+from queueit.core.logging import configure_logging
 from queueit.core.settings import Settings
 
 
@@ -26,6 +29,8 @@ async def _token(settings: Settings, username: str, ttl: int, provider: str) -> 
     from queueit.core.security import local_secret
     from queueit.users.models import MusicProvider
 
+    if settings.is_sqlite:  # like `serve`: a first run needs no separate `migrate`
+        await _migrate(settings)
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine)() as session:
@@ -43,12 +48,13 @@ async def _token(settings: Settings, username: str, ttl: int, provider: str) -> 
         await engine.dispose()
 
 
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from queueit.core.logging import configure_logging
-
-    configure_logging(settings)
     problems = settings.production_problems()
     if problems:
         for problem in problems:
@@ -56,6 +62,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if settings.is_sqlite and not args.no_migrate:
         asyncio.run(_migrate(settings))
+    # uvicorn re-raises SIGTERM after its graceful shutdown; a clean stop should exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "queueit.main:create_app",
         factory=True,
@@ -94,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = Settings()
+    # Logs go to stderr: `queueit token` output must be the token alone (TOKEN=$(...)).
+    configure_logging(settings)
 
     if args.command == "serve":
         return _serve(settings, args)
@@ -108,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if not USERNAME_RE.match(args.username):
         sys.stderr.write("queueit: username must be 3-30 letters, digits, '-' or '_'\n")
+        return 2
+    if args.ttl <= 0:
+        sys.stderr.write("queueit: --ttl must be a positive number of seconds\n")
         return 2
     sys.stdout.write(asyncio.run(_token(settings, args.username, args.ttl, args.provider)) + "\n")
     return 0

@@ -4,6 +4,7 @@ one code path for all modes, and local token minting."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 import uuid
@@ -69,6 +70,11 @@ class JwksCache:
         unknown_due = kid not in self._keys and since_attempt >= self.refetch_interval
         if refresh_due or unknown_due:
             await self.refresh()
+        elif kid not in self._keys and self._lock.locked():
+            # A fetch (e.g. the startup warm-up) is in flight: its result decides, not the
+            # keys we had before it.
+            async with self._lock:
+                pass
         key = self._keys.get(kid)
         if key is None:
             if not self._keys:
@@ -87,19 +93,15 @@ class JwksCache:
             try:
                 response = await self.client.get(self.url)
                 response.raise_for_status()
-                document = response.json()
-                keys: dict[str, jwt.PyJWK] = {}
-                for item in document.get("keys", []):
-                    try:
-                        jwk = jwt.PyJWK.from_dict(item)
-                    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
-                        log.warning("jwks_key_skipped", kid=item.get("kid"))
-                        continue
-                    if jwk.key_id and jwk.algorithm_name in ASYMMETRIC_ALGORITHMS:
-                        keys[jwk.key_id] = jwk
-            except (httpx.HTTPError, ValueError, AttributeError) as exc:
+                keys = _usable_keys(response.json())
+            except (httpx.HTTPError, ValueError) as exc:
                 # Keep the keys we had: an outage must not sign everyone out.
                 log.warning("jwks_fetch_failed", error=type(exc).__name__)
+                return
+            if not keys:
+                # Supabase always publishes a signing key; an empty or unreadable set is a
+                # broken response, not a revocation of every key.
+                log.warning("jwks_fetch_failed", error="no_usable_keys")
                 return
             self._keys = keys
             self._fetched_at = time.monotonic()
@@ -116,6 +118,23 @@ class JwksCache:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             except TimeoutError:
                 delay = min(delay * 2, self.refetch_interval)
+
+
+def _usable_keys(document: object) -> dict[str, jwt.PyJWK]:
+    """The asymmetric signing keys of a JWKS document, by kid; anything else is skipped."""
+    items = document.get("keys") if isinstance(document, dict) else None
+    keys: dict[str, jwt.PyJWK] = {}
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        try:
+            jwk = jwt.PyJWK.from_dict(item)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            log.warning("jwks_key_skipped", kid=str(item.get("kid")))
+            continue
+        if jwk.key_id and jwk.algorithm_name in ASYMMETRIC_ALGORITHMS:
+            keys[jwk.key_id] = jwk
+    return keys
 
 
 class TokenVerifier:
@@ -179,7 +198,12 @@ class TokenVerifier:
             raise errors.Unauthorized(f"The access token lacks the '{exc.claim}' claim.") from exc
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise errors.Unauthorized("The access token's signature is not valid.") from exc
-        if "iat" in payload and payload["iat"] > time.time() + self.settings.jwt_leeway_seconds:
+        for name in ("exp", "iat", "nbf"):
+            # PyJWT accepts numeric strings ("exp": "1999999999"); RFC 7519 wants numbers.
+            value = payload.get(name, 0)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise errors.Unauthorized(f"The access token's '{name}' claim is not a number.")
+        if payload["iat"] > time.time() + self.settings.jwt_leeway_seconds:
             raise errors.Unauthorized("The access token is not valid yet.")
         return payload
 
@@ -201,18 +225,27 @@ class TokenVerifier:
 
 
 def local_secret(settings: Settings) -> str:
-    """LOCAL_JWT_SECRET, or a secret generated once and kept under DATA_DIR."""
+    """LOCAL_JWT_SECRET, or a secret generated once and kept under DATA_DIR (mode 0600)."""
     if settings.local_jwt_secret:
         return settings.local_jwt_secret
     path = Path(settings.data_dir) / "local_jwt_secret"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    path.write_text(secret)
-    path.chmod(0o600)
-    log.info("local_jwt_secret_generated", path=str(path))
-    return secret
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written privately under a temporary name, then linked into place: the link fails
+        # if another worker got there first, so every worker ends up with the same secret
+        # and none ever reads a half-written file.
+        staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            os.link(staging, path)
+            log.info("local_jwt_secret_generated", path=str(path))
+        except FileExistsError:
+            pass
+        finally:
+            staging.unlink()
+    return path.read_text().strip()
 
 
 def mint_local_token(
