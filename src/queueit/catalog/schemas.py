@@ -2,33 +2,77 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from queueit.core.text import RequiredTrackText, TrackText, clean_text
+from queueit.core.text import (
+    FORBIDDEN,
+    REQUIRED_TEXT_PATTERN,
+    SPACE,
+    RequiredTrackText,
+    TrackText,
+    clean_text,
+    text_schema,
+)
 
 Source = Literal["spotify", "apple_music", "local"]
+
+
+_URL_RE = re.compile(r"^https://[^\s]{1,992}$")
+_ISRC_RE = re.compile(r"^[A-Z0-9]{12}$")
 
 
 def _https_or_none(value: str | None) -> str | None:
     if not value:
         return None
-    if not value.startswith("https://") or len(value) > 1000 or any(c.isspace() for c in value):
-        raise ValueError("image_url must be an https URL (or empty)")
+    if not _URL_RE.match(value):
+        raise ValueError("image_url must be an https URL of at most 1000 characters (or empty)")
     return value
 
 
 def _isrc(value: str) -> str:
     value = value.upper()
-    if value and not (len(value) == 12 and value.isalnum()):
+    if value and not _ISRC_RE.match(value):
         raise ValueError("isrc must be 12 letters and digits (or empty)")
     return value
 
 
-ProviderId = Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_length=200)]
-Isrc = Annotated[str, BeforeValidator(clean_text), AfterValidator(_isrc)]
-ImageUrl = Annotated[str | None, BeforeValidator(clean_text), AfterValidator(_https_or_none)]
+def _max_200(value: str) -> str:
+    if not value or len(value) > 200:
+        raise ValueError("id must be 1-200 characters")
+    return value
+
+
+ProviderId = Annotated[
+    str,
+    BeforeValidator(clean_text),
+    AfterValidator(_max_200),
+    text_schema(200, minLength=1, pattern=REQUIRED_TEXT_PATTERN),
+]
+Isrc = Annotated[
+    str,
+    BeforeValidator(clean_text),
+    AfterValidator(_isrc),
+    text_schema(20, pattern=f"^{SPACE}*([A-Za-z0-9]{{12}})?{SPACE}*$"),
+]
+ImageUrl = Annotated[
+    str | None,
+    BeforeValidator(clean_text),
+    AfterValidator(_https_or_none),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "string",
+                    "pattern": f"^{SPACE}*(https://[^\\s{FORBIDDEN}]{{1,992}})?{SPACE}*$",
+                },
+                {"type": "null"},
+            ]
+        }
+    ),
+]
 
 
 class Track(BaseModel):
@@ -47,6 +91,14 @@ class Track(BaseModel):
     explicit: bool | None = Field(default=None, examples=[False])
 
 
+class TrackList(BaseModel):
+    """`GET /spotify/search`: the shape the iOS app reads."""
+
+    tracks: list[Track]
+
+
 class SearchResults(BaseModel):
+    """`GET /catalog/search`: the tracks and the catalog they came from."""
+
     tracks: list[Track]
     source: Source | None = None

@@ -1,0 +1,40 @@
+"""Catalog errors: what a search or a cross-catalog resolution can fail with."""
+
+from __future__ import annotations
+
+import math
+
+from queueit.core import errors
+
+
+class CatalogUnavailable(errors.ServiceUnavailable):
+    """A provider is rate-limiting us, failing, timing out or rejecting our credentials.
+    Never rendered as 401 (the iOS app signs out on any 401)."""
+
+    code = "catalog_unavailable"
+    detail = "The music catalog is unavailable right now; try again shortly."
+
+    def __init__(self, detail: str | None = None, *, retry_after: float | None = None) -> None:
+        headers = {}
+        if retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        super().__init__(detail, headers=headers)
+        self.retry_after = retry_after
+
+
+class TrackUnavailable(errors.Unprocessable):
+    """The track has no match in the host's catalog (a definite answer, not an outage)."""
+
+    code = "track_unavailable"
+    detail = "This track is not available in the host's music catalog."
+
+
+class CatalogSourceNotConfigured(errors.BadRequest):
+    """`source=` names a provider this server has no credentials for."""
+
+    code = "catalog_source_not_configured"
+    detail = "That catalog is not configured on this server."
+
+
+class CatalogMisconfigured(RuntimeError):
+    """Catalog settings are inconsistent (startup fails with this message)."""

@@ -1,0 +1,84 @@
+"""/api/v1/spotify/search (kept for the iOS app) and /api/v1/catalog/search."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BeforeValidator
+
+from queueit.catalog.errors import CatalogUnavailable
+from queueit.catalog.schemas import SearchResults, Source, TrackList
+from queueit.catalog.service import CatalogService
+from queueit.core.deps import State
+from queueit.core.openapi import errors_for
+from queueit.core.ratelimit import limit as rate_limit
+from queueit.core.state import AppState
+from queueit.core.text import clean_text
+from queueit.users.deps import CurrentUser
+
+router = APIRouter(tags=["catalog"])
+
+SearchText = Annotated[
+    str,
+    BeforeValidator(clean_text),
+    Query(
+        min_length=1,
+        max_length=200,
+        description="What to look for (1-200 characters after trimming).",
+        examples=["beat it"],
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=50, description="How many tracks, at most.")]
+SourceParam = Annotated[
+    Source | None,
+    Query(description="A configured catalog; the server's default (CATALOG_PROVIDER) if absent."),
+]
+
+
+def _catalog(state: AppState) -> CatalogService:
+    catalog: CatalogService | None = state.catalog
+    if catalog is None:  # the lifespan has not built it (yet): an outage, not a client error
+        raise CatalogUnavailable()
+    return catalog
+
+
+@router.get(
+    "/spotify/search",
+    dependencies=[Depends(rate_limit("search"))],
+    response_model=TrackList,
+    summary="Search tracks (iOS app)",
+    responses=errors_for(401, 422, 429, 503),
+)
+async def spotify_search(
+    state: State, user: CurrentUser, q: SearchText, limit: Limit = 10
+) -> TrackList:
+    """Searches Spotify in your storefront when the server has Spotify credentials; otherwise
+    the server's default catalog (the local demo catalog out of the box), so the app works in
+    demo mode — check each track's `source`. A provider that rate-limits or fails gives 503
+    `catalog_unavailable` (with `Retry-After` when known); an odd item is left out."""
+    results = await _catalog(state).search_spotify_compatible(
+        query=q, limit=limit, market=user.storefront
+    )
+    return TrackList(tracks=results.tracks)
+
+
+@router.get(
+    "/catalog/search",
+    dependencies=[Depends(rate_limit("search"))],
+    response_model=SearchResults,
+    summary="Search a music catalog",
+    responses=errors_for(400, 401, 422, 429, 503),
+)
+async def catalog_search(
+    state: State,
+    user: CurrentUser,
+    q: SearchText,
+    limit: Limit = 10,
+    source: SourceParam = None,
+) -> SearchResults:
+    """Searches `source` (`local`, `spotify` or `apple_music`; 400
+    `catalog_source_not_configured` when this server has no credentials for it), or the
+    server's default catalog, in your storefront. The response names the catalog used.
+    Results are cached briefly, so repeated searches are cheap."""
+    return await _catalog(state).search(query=q, limit=limit, market=user.storefront, source=source)
