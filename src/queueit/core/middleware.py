@@ -11,7 +11,7 @@ import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from queueit.core import errors
+from queueit.core import errors, metrics, sentry
 
 log = structlog.get_logger("queueit.request")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -51,21 +51,28 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        metrics.HTTP_IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
             if status_holder["sent"]:
                 raise
             response = await errors.render_unexpected(Request(scope), exc)
+            if response.status_code == 500:
+                sentry.capture_exception(exc)
             await response(scope, receive, send_with_headers)
         finally:
-            route = scope.get("route")
+            metrics.HTTP_IN_FLIGHT.dec()
+            duration = time.perf_counter() - started
+            route = metrics.route_template(scope)
+            status = int(status_holder["status"])
+            metrics.observe_request(scope.get("method"), route, status, duration)
             log.info(
                 "request_finished",
                 method=scope.get("method"),
-                route=getattr(route, "path", None) or "unmatched",
-                status=status_holder["status"],
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                route=route,
+                status=status,
+                duration_ms=round(duration * 1000, 2),
             )
 
 

@@ -1,12 +1,14 @@
-"""/healthz and /readyz."""
+"""/healthz, /readyz and /metrics."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from queueit.core.deps import State
-from queueit.health import service
+from queueit.core.errors import NotFound
+from queueit.health import exposition, service
 
 router = APIRouter(tags=["health"])
 
@@ -48,3 +50,21 @@ async def readyz(state: State) -> JSONResponse:
     down), each with a short timeout."""
     ok, body = await service.readiness(state)
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."},
+        404: {"description": "Metrics are off (METRICS_ENABLED=false) or on METRICS_PORT."},
+    },
+)
+async def metrics(state: State) -> Response:
+    """This process's metrics in the Prometheus text format (docs/OPERATIONS.md lists them).
+    404 when METRICS_ENABLED is false, or when METRICS_PORT serves them on a separate port."""
+    settings = state.settings
+    if not settings.metrics_enabled or settings.metrics_port:
+        raise NotFound("Metrics are not served here.")
+    return Response(await exposition.render(state), media_type=CONTENT_TYPE_LATEST)

@@ -1,15 +1,22 @@
-"""Readiness checks, each bounded by a short timeout."""
+"""Readiness checks, each bounded by a short timeout, and the numbers refreshed before a
+metrics scrape."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
+from queueit.core import metrics
 from queueit.core.state import AppState
+from queueit.sessions.models import Session
 
 CHECK_TIMEOUT_SECONDS = 2.0
+# A scrape refreshes readiness and the active-session count at most this often per process.
+METRICS_REFRESH_SECONDS = 15.0
+_REFRESHED_AT = "metrics_refreshed_at"
 
 
 async def _database(state: AppState) -> str:
@@ -44,4 +51,33 @@ async def readiness(state: AppState) -> tuple[bool, dict[str, Any]]:
     ok = database == "ok"
     degraded = any(v not in ("ok", "disabled") for v in checks.values())
     status = "ok" if ok and not degraded else ("degraded" if ok else "unavailable")
+    metrics.READY.set(1 if ok else 0)
+    for name, value in checks.items():
+        if value != "disabled":
+            metrics.DEPENDENCY_UP.labels(check=name).set(1 if value == "ok" else 0)
     return ok, {"status": status, "checks": checks}
+
+
+async def _count_active_sessions(state: AppState) -> int:
+    async with state.sessionmaker() as db:
+        query = select(func.count()).select_from(Session).where(Session.ended_at.is_(None))
+        return int(await db.scalar(query) or 0)
+
+
+async def refresh_metrics(state: AppState) -> None:
+    """Before a scrape: readiness gauges and the active-session count (one indexed count),
+    at most every METRICS_REFRESH_SECONDS, each bounded by the check timeout. A failure keeps
+    the previous values (readiness already reports the outage)."""
+    now = time.monotonic()
+    last = state.extras.get(_REFRESHED_AT)
+    if isinstance(last, float) and now - last < METRICS_REFRESH_SECONDS:
+        return
+    state.extras[_REFRESHED_AT] = now  # set first: concurrent scrapes do not pile up
+    ok, _ = await readiness(state)
+    if not ok:
+        return
+    try:
+        count = await asyncio.wait_for(_count_active_sessions(state), CHECK_TIMEOUT_SECONDS)
+    except Exception:  # the database just went away; readiness shows it
+        return
+    metrics.ACTIVE_SESSIONS.set(count)

@@ -1,0 +1,42 @@
+"""Benchmark-only routes, mounted only with BENCH_ENDPOINTS=true (refused in production) and
+left out of the OpenAPI schema.
+
+`GET /bench/current` answers with the document that `GET /api/v1/sessions/current` gave the
+benchmark's member, kept in memory: the same server, workers, middleware, routing, response
+model and JSON serialiser, without the token check, the database or building the snapshot.
+Its request rate is the ceiling the real route is compared with (bench/README.md). The
+benchmark writes the document to `DATA_DIR/bench-current.json` before the first request;
+each worker process reads it once.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from queueit.core.deps import State
+from queueit.core.settings import Settings
+from queueit.sessions.schemas import CurrentSessionOut
+
+PAYLOAD_FILE = "bench-current.json"
+_CACHE_KEY = "bench_current"
+
+router = APIRouter(include_in_schema=False)
+
+
+def _load(settings: Settings) -> CurrentSessionOut:
+    return CurrentSessionOut.model_validate_json((settings.data_dir / PAYLOAD_FILE).read_bytes())
+
+
+@router.get("/bench/current", response_model=CurrentSessionOut)
+async def bare_current(state: State) -> CurrentSessionOut:
+    """The benchmark member's CurrentSession, from memory."""
+    cached = state.extras.get(_CACHE_KEY)
+    if not isinstance(cached, CurrentSessionOut):
+        cached = state.extras[_CACHE_KEY] = _load(state.settings)
+    return cached
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Mount the benchmark routes when BENCH_ENDPOINTS is set (never in production)."""
+    if settings.bench_endpoints:
+        app.include_router(router)
