@@ -211,3 +211,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """Redis for tests (db 15); skips when unreachable, fails with QUEUEIT_REQUIRE_SERVICES=1.
+    Use this fixture from async tests: `redis_available()` cannot run inside an event loop."""
+    if not redis_available():
+        pytest.skip("Redis is not reachable")
+    from redis import Redis
+
+    with Redis.from_url(REDIS_URL) as client:
+        client.flushdb()  # tests own database 15: start each test from nothing
+    return REDIS_URL

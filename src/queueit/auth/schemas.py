@@ -6,10 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from queueit.core.text import STRICT_BODY, CleanStr
+from queueit.core.text import REQUIRED_TEXT_PATTERN, STRICT_BODY, CleanStr, text_schema
 from queueit.users.schemas import UserOut
 
-DisplayName = Annotated[CleanStr, StringConstraints(min_length=1, max_length=30)]
+DisplayName = Annotated[
+    CleanStr,
+    StringConstraints(min_length=1, max_length=30),
+    text_schema(30, minLength=1, pattern=REQUIRED_TEXT_PATTERN),
+]
 
 
 class AnonymousSignIn(BaseModel):

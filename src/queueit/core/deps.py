@@ -8,15 +8,17 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from queueit.core.db import DomainEvent, UnitOfWork
+from queueit.core.db import UnitOfWork
 from queueit.core.security import Claims
 from queueit.core.settings import Settings
 from queueit.core.state import AppState
+from queueit.core.uow import open_uow
 
 _bearer = HTTPBearer(auto_error=False, description="A Supabase or local access token.")
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: FastAPI runs plain `def` dependencies in a worker thread (a thread hop per request).
     state: AppState = request.app.state.ctx
     return state
 
@@ -24,7 +26,7 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings(state: State) -> Settings:
+async def get_settings(state: State) -> Settings:
     return state.settings
 
 
@@ -32,25 +34,10 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def get_uow(state: State) -> AsyncIterator[UnitOfWork]:
-    """The request's unit of work: the only place that commits. Events reach the backplane
-    after the commit succeeded; any error rolls everything back."""
-
-    async def publish(events: list[DomainEvent]) -> None:
-        if state.backplane is not None:
-            await state.backplane.publish_many(events)
-
-    async with state.sessionmaker() as session:
-        uow = UnitOfWork(
-            session=session,
-            publisher=publish,
-            presence_ttl_seconds=state.settings.presence_ttl_seconds,
-        )
-        try:
-            yield uow
-            await uow.commit()
-        except BaseException:
-            await uow.rollback()
-            raise
+    """The request's unit of work: the only place that commits (before the response is sent:
+    the dependency is function-scoped). Events reach the backplane after the commit."""
+    async with open_uow(state) as uow:
+        yield uow
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
@@ -61,6 +48,9 @@ async def get_claims(
     state: State,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Claims:
+    cached: Claims | None = getattr(request.state, "claims", None)
+    if cached is not None:  # already verified this request (rate limiting keys on it)
+        return cached
     token = credentials.credentials if credentials is not None else ""
     if not token and request.headers.get("authorization"):
         from queueit.core.errors import Unauthorized

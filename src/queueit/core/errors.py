@@ -115,9 +115,44 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else "HTTP error."
+    headers = dict(exc.headers or {})
+    if exc.status_code == 400 and detail == "There was an error parsing the body":
+        # An unreadable body is a validation failure like malformed JSON: one code for both.
+        issue = {
+            "loc": ["body"],
+            "msg": "The request body could not be parsed.",
+            "type": "body_unparsable",
+        }
+        return envelope(request, 422, "validation_error", [issue])
     if exc.status_code == 404 and detail == "Not Found":
         detail = "No such route."
-    return envelope(request, exc.status_code, code, detail, dict(exc.headers or {}))
+    if exc.status_code == 405:
+        detail = "This route does not accept that method."
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return envelope(request, exc.status_code, code, detail, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method any route of this path accepts (Starlette reports only the first match)."""
+    from starlette.routing import compile_path
+
+    app = request.app
+    table: list[tuple[Any, list[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            # Path ids are UUIDs (routes use the `uuid` convertor): "/songs/add" is not an id.
+            for operation in operations.values():
+                for param in operation.get("parameters", []):
+                    is_uuid = param.get("schema", {}).get("format") == "uuid"
+                    if param.get("in") == "path" and is_uuid:
+                        name = param["name"]
+                        template = template.replace(f"{{{name}}}", f"{{{name}:uuid}}")
+            regex, _, _ = compile_path(template)
+            table.append((regex, sorted(m.upper() for m in operations)))
+        app.state.allow_table = table
+    methods = {m for regex, allowed in table if regex.match(request.url.path) for m in allowed}
+    return sorted(methods) or ["GET"]
 
 
 def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from queueit.core.deps import SettingsDep, State, Uow
 from queueit.core.openapi import errors_for
+from queueit.core.ratelimit import limit
 from queueit.queue import service
 from queueit.queue.schemas import AddSongIn, OkOut, QueuedSongOut, VoteIn, VoteOut
 from queueit.users.deps import CurrentUser
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/songs", tags=["songs"])
 
 @router.post(
     "/add",
+    dependencies=[Depends(limit("songs_add"))],
     response_model=QueuedSongOut,
     summary="Add a song to your party's queue",
     responses=errors_for(401, 404, 409, 422, 429, 503),
@@ -39,7 +41,7 @@ async def add(
 
 
 @router.delete(
-    "/{queued_song_id}",
+    "/{queued_song_id:uuid}",
     response_model=OkOut,
     summary="Remove a queued song",
     responses=errors_for(401, 403, 404, 409, 429),
@@ -52,7 +54,8 @@ async def remove(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID) -> OkOu
 
 
 @router.post(
-    "/{queued_song_id}/vote",
+    "/{queued_song_id:uuid}/vote",
+    dependencies=[Depends(limit("songs_vote"))],
     response_model=VoteOut,
     summary="Vote on a song",
     responses=errors_for(401, 404, 409, 422, 429),
@@ -64,7 +67,8 @@ async def vote(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID, body: Vot
 
 
 @router.delete(
-    "/{queued_song_id}/vote",
+    "/{queued_song_id:uuid}/vote",
+    dependencies=[Depends(limit("songs_vote"))],
     response_model=VoteOut,
     summary="Withdraw your vote",
     responses=errors_for(401, 404, 409, 429),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from queueit.core.deps import Uow
 from queueit.core.openapi import errors_for
+from queueit.core.ratelimit import limit
 from queueit.queue.schemas import OkOut, QueuePage
 from queueit.sessions import playback, service
 from queueit.sessions.schemas import (
@@ -29,6 +30,7 @@ Offset = Annotated[int, Query(ge=0, le=100_000, description="Items to skip.")]
 
 @router.post(
     "/create",
+    dependencies=[Depends(limit("sessions_create"))],
     response_model=CurrentSessionOut,
     summary="Host a party",
     responses=errors_for(400, 401, 403, 409, 422, 429),
@@ -44,6 +46,7 @@ async def create(
 
 @router.post(
     "/join",
+    dependencies=[Depends(limit("sessions_join_ip", by_ip=True)), Depends(limit("sessions_join"))],
     response_model=CurrentSessionOut,
     summary="Join a party by code",
     responses=errors_for(401, 404, 422, 429),
@@ -78,7 +81,7 @@ async def current(
 
 
 @router.get(
-    "/{session_id}/queue",
+    "/{session_id:uuid}/queue",
     response_model=QueuePage,
     summary="A party's queue",
     responses=errors_for(401, 403, 404, 422, 429),
@@ -93,7 +96,7 @@ async def queue(
 
 
 @router.get(
-    "/{session_id}/history",
+    "/{session_id:uuid}/history",
     response_model=QueuePage,
     summary="What played",
     responses=errors_for(401, 403, 404, 422, 429),

@@ -7,9 +7,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
-from queueit.core.text import STRICT_BODY, CleanStr
+from queueit.core.text import SPACE, STRICT_BODY, CleanStr
 from queueit.queue.schemas import QueuedSongOut
 from queueit.users.schemas import UserOut
 
@@ -26,7 +26,17 @@ def normalise_join_code(value: str) -> str:
     return value
 
 
-JoinCode = Annotated[CleanStr, AfterValidator(normalise_join_code)]
+JoinCode = Annotated[
+    CleanStr,
+    AfterValidator(normalise_join_code),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": rf"^{SPACE}*[A-Za-z0-9][A-Za-z0-9-]{{2,18}}[A-Za-z0-9]{SPACE}*$",
+            "description": "4-20 letters, digits or '-' (not at either end); case-insensitive",
+        }
+    ),
+]
 
 
 class SessionCreateIn(BaseModel):

@@ -6,9 +6,9 @@ import re
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
-from queueit.core.text import STRICT_BODY, CleanStr
+from queueit.core.text import SPACE, STRICT_BODY, CleanStr
 from queueit.users.models import MusicProvider
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]{3,30}$")
@@ -28,8 +28,17 @@ def _storefront(value: str) -> str:
     return value
 
 
-Username = Annotated[CleanStr, AfterValidator(_username)]
-Storefront = Annotated[CleanStr, AfterValidator(_storefront)]
+# The patterns document the rule in the OpenAPI schema (surrounding whitespace is trimmed).
+Username = Annotated[
+    CleanStr,
+    AfterValidator(_username),
+    WithJsonSchema({"type": "string", "pattern": rf"^{SPACE}*[A-Za-z0-9_-]{{3,30}}{SPACE}*$"}),
+]
+Storefront = Annotated[
+    CleanStr,
+    AfterValidator(_storefront),
+    WithJsonSchema({"type": "string", "pattern": rf"^{SPACE}*[A-Za-z]{{2}}{SPACE}*$"}),
+]
 
 
 class UserOut(BaseModel):

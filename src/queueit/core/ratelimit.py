@@ -1,0 +1,158 @@
+"""Rate limits with the `limits` library's async strategies: per verified user, else per client
+IP; in memory by default, in Redis when configured so N instances enforce 1x the limit."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from fastapi import Request, Response
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from queueit.core import errors, metrics
+from queueit.core.middleware import client_ip
+from queueit.core.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# The per-route limits of API.md §3, and a default for every other /api/v1 route.
+LIMITS: dict[str, str] = {
+    "default": "120/minute;20/second",
+    "search": "20/minute;5/second",
+    "sessions_create": "10/minute;3/second",
+    "sessions_join": "20/minute;5/second",
+    "sessions_join_ip": "60/minute;10/second",  # join codes are guessable secrets
+    "songs_add": "30/minute;5/second",
+    "songs_vote": "60/minute;5/second",
+    "auth_anonymous": "10/minute;2/second",
+    "realtime_connect": "30/minute;5/second",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        if settings.redis_url:
+            uri = (
+                "async+" + settings.redis_url if "://" in settings.redis_url else settings.redis_url
+            )
+            # Short timeouts: a Redis outage costs a request half a second, then fails open.
+            self.storage: Any = RedisStorage(
+                uri,
+                implementation="redispy",
+                key_prefix="queueit-rl",
+                wrap_exceptions=True,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+            )
+        else:
+            self.storage = MemoryStorage()
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.trusted_proxies = settings.trusted_proxies
+        self._parsed = {scope: parse_many(spec) for scope, spec in LIMITS.items()}
+
+    async def aclose(self) -> None:
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
+
+    async def hit(self, scope: str, identity: str) -> Verdict:
+        """Count one request; the tightest of the scope's limits decides. Fails open when the
+        storage (Redis) is unreachable: an outage must not take the API down."""
+        verdicts = []
+        for item in self._parsed[scope]:
+            verdicts.append(await self._hit_one(item, scope, identity))
+        refused = [v for v in verdicts if not v.allowed]
+        if refused:
+            return max(refused, key=lambda v: v.reset_after)
+        return min(verdicts, key=lambda v: v.remaining)
+
+    async def _hit_one(self, item: RateLimitItem, scope: str, identity: str) -> Verdict:
+        try:
+            allowed = await self.strategy.hit(item, scope, identity)
+            stats = await self.strategy.get_window_stats(item, scope, identity)
+        except Exception as exc:
+            log.warning("rate_limit_storage_unavailable", error=type(exc).__name__)
+            return Verdict(True, item.amount, item.amount, 0.0)
+        return Verdict(
+            allowed, item.amount, max(0, stats.remaining), max(0.0, stats.reset_time - time.time())
+        )
+
+
+def identity_of(request: Request, trusted_proxies: list[str]) -> str:
+    user_id = getattr(request.state, "user_id", None)
+    if user_id is not None:
+        return f"user:{user_id}"
+    return f"ip:{client_ip(request.scope, trusted_proxies)}"
+
+
+def _headers(verdict: Verdict) -> dict[str, str]:
+    reset = max(1, math.ceil(verdict.reset_after))
+    return {
+        "RateLimit-Limit": str(verdict.limit),
+        "RateLimit-Remaining": str(verdict.remaining),
+        "RateLimit-Reset": str(reset),
+    }
+
+
+def limit(scope: str, *, by_ip: bool = False) -> Callable[..., Awaitable[None]]:
+    """A dependency enforcing `scope`'s limits for the caller (or always per IP)."""
+
+    async def dependency(request: Request, response: Response) -> None:
+        state = request.app.state.ctx
+        limiter: RateLimiter | None = state.limiter
+        if limiter is None:
+            return
+        await _identify(request)
+        identity = (
+            f"ip:{client_ip(request.scope, limiter.trusted_proxies)}"
+            if by_ip
+            else identity_of(request, limiter.trusted_proxies)
+        )
+        verdict = await limiter.hit(scope, identity)
+        headers = _headers(verdict)
+        if not verdict.allowed:
+            _count_rejection(scope)
+            retry = headers["RateLimit-Reset"]
+            raise errors.RateLimited(
+                f"Too many requests; try again in {retry} s.",
+                headers={**headers, "Retry-After": retry},
+            )
+        for name, value in headers.items():
+            response.headers[name] = value
+
+    return dependency
+
+
+async def _identify(request: Request) -> None:
+    """Verify the bearer token once per request (cached on request.state) so limits key on
+    the verified user; an invalid token is limited by IP and rejected later by the route."""
+    if hasattr(request.state, "claims_checked"):
+        return
+    request.state.claims_checked = True
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return
+    try:
+        claims = await request.app.state.ctx.verifier.verify(header[7:].strip())
+    except errors.AppError:
+        return
+    request.state.claims = claims
+    request.state.user_id = claims.sub
+
+
+def _count_rejection(scope: str) -> None:
+    metrics.RATE_LIMITED.labels(scope=scope).inc()

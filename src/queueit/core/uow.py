@@ -1,0 +1,32 @@
+"""Opening a unit of work: for a request, or for a system task (idle expiry)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from queueit.core.db import DomainEvent, UnitOfWork
+from queueit.core.state import AppState
+
+
+@asynccontextmanager
+async def open_uow(state: AppState, *, system: bool = False) -> AsyncIterator[UnitOfWork]:
+    """Commit on success, roll back on any error; publish events only after the commit.
+    `system` marks work done by the server itself rather than on behalf of a user."""
+
+    async def publish(events: list[DomainEvent]) -> None:
+        if state.backplane is not None:
+            await state.backplane.publish_many(events)
+
+    async with state.sessionmaker() as session:
+        uow = UnitOfWork(
+            session=session,
+            publisher=publish,
+            presence_ttl_seconds=state.settings.presence_ttl_seconds,
+        )
+        try:
+            yield uow
+            await uow.commit()
+        except BaseException:
+            await uow.rollback()
+            raise
