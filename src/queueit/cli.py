@@ -74,6 +74,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False,
         timeout_graceful_shutdown=10,
         ws_max_size=64 * 1024,
+        ws_ping_interval=settings.realtime_ping_interval_seconds,
+        ws_ping_timeout=settings.realtime_ping_timeout_seconds,
+        # Compression nearly doubles memory per idle socket (docs/BENCHMARKS.md).
+        ws_per_message_deflate=False,
     )
     return 0
 

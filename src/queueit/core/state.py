@@ -14,7 +14,10 @@ from queueit.core.settings import Settings
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from queueit.catalog.service import CatalogService
+    from queueit.core.ratelimit import RateLimiter
     from queueit.realtime.backplane import Backplane
+    from queueit.realtime.hub import Hub
 
 
 @dataclass
@@ -26,5 +29,7 @@ class AppState:
     verifier: TokenVerifier
     redis: Redis | None = None
     backplane: Backplane | None = None
-    catalog: Any = None  # queueit.catalog.service.CatalogService once the catalog lands
+    hub: Hub | None = None
+    limiter: RateLimiter | None = None
+    catalog: CatalogService | None = None
     extras: dict[str, Any] = field(default_factory=dict)

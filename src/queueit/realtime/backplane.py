@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from queueit.core.db import DomainEvent
+import structlog
 
-Listener = Callable[[DomainEvent], None]
+from queueit.core.db import DomainEvent
+from queueit.realtime.protocol import now_iso
+
+log = structlog.get_logger(__name__)
+
+# Called with the event and the time it was published (ISO-8601, UTC), on the event loop.
+Listener = Callable[[DomainEvent, str], None]
+# Called when events may have been lost (the backplane reconnected): hubs resync their sockets.
+GapListener = Callable[[], None]
 
 
 class Backplane(Protocol):
@@ -19,7 +27,20 @@ class Backplane(Protocol):
 
     def add_listener(self, listener: Listener) -> None: ...
 
+    def add_gap_listener(self, listener: GapListener) -> None: ...
+
     def health(self) -> str: ...
+
+
+def deliver(listeners: list[Listener], events: list[DomainEvent], ts: str) -> None:
+    """Hand events to local listeners. A failing listener is logged, never raised: the
+    transaction already committed, so the request must not fail because of fan-out."""
+    for event in events:
+        for listener in listeners:
+            try:
+                listener(event, ts)
+            except Exception:
+                log.exception("backplane_listener_failed", event_name=event.name)
 
 
 class InMemoryBackplane:
@@ -35,12 +56,13 @@ class InMemoryBackplane:
         self._listeners.clear()
 
     async def publish_many(self, events: list[DomainEvent]) -> None:
-        for event in events:
-            for listener in self._listeners:
-                listener(event)
+        deliver(self._listeners, events, now_iso())
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def add_gap_listener(self, listener: GapListener) -> None:
+        return None  # nothing is ever lost in memory
 
     def health(self) -> str:
         return "ok"

@@ -1,0 +1,235 @@
+"""The per-process hub: one backplane listener fanning events out to the sockets of each
+session, presence for connected users, and repair after backplane gaps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+from starlette.websockets import WebSocket
+
+from queueit.core.db import DomainEvent
+from queueit.core.security import Claims
+from queueit.core.state import AppState
+from queueit.realtime import service
+from queueit.realtime.connection import Connection
+from queueit.realtime.protocol import SESSION_ENDED, CloseCode, Outgoing, encode
+from queueit.sessions.events import INTERNAL_EVENTS
+
+log = structlog.get_logger(__name__)
+
+# Snapshots taken at once when many sockets must resync (after a backplane gap).
+RESYNC_CONCURRENCY = 4
+
+
+class Hub:
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.settings = state.settings
+        self._sessions: dict[uuid.UUID, set[Connection]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._resync_limit = asyncio.Semaphore(RESYNC_CONCURRENCY)
+        self._presence_task: asyncio.Task[None] | None = None
+        self._all_closed = asyncio.Event()
+        self._all_closed.set()
+        self._gap_pending = False
+        self.closing = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._presence_task = asyncio.create_task(self._presence_loop(), name="realtime-presence")
+
+    async def stop(self) -> None:
+        """Close every socket with 1001 and wait (bounded) for them to go."""
+        await self.close_all()
+        for task in [self._presence_task, *self._tasks]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in [self._presence_task, *self._tasks] if t is not None),
+            return_exceptions=True,
+        )
+        self._presence_task = None
+
+    async def close_all(self) -> None:
+        self.closing = True
+        connections = self.connections()
+        for conn in connections:
+            conn.close(CloseCode.GOING_AWAY, "server shutting down")
+        if connections:
+            log.info("realtime_closing_all", connections=len(connections))
+            with contextlib.suppress(TimeoutError):
+                # Each sender gives up after its own close timeout; this is a backstop.
+                timeout = self.settings.realtime_close_timeout_seconds + 1
+                await asyncio.wait_for(self._all_closed.wait(), timeout=timeout)
+
+    # -- registry ----------------------------------------------------------------------------
+
+    def connections(self) -> list[Connection]:
+        return [conn for conns in self._sessions.values() for conn in conns]
+
+    def register(
+        self, websocket: WebSocket, *, session_id: uuid.UUID, claims: Claims
+    ) -> Connection:
+        """Start buffering the session's events for a new socket (sent after its snapshot)."""
+        conn = Connection(
+            websocket,
+            session_id=session_id,
+            claims=claims,
+            max_buffer=self.settings.realtime_buffer_size,
+            close_timeout=self.settings.realtime_close_timeout_seconds,
+        )
+        self.set_expiry(conn, claims.expires_at)
+        self._sessions.setdefault(session_id, set()).add(conn)
+        self._all_closed.clear()
+        return conn
+
+    def unregister(self, conn: Connection) -> None:
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+        conns = self._sessions.get(conn.session_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._sessions[conn.session_id]
+        if not self._sessions:
+            self._all_closed.set()
+
+    def set_expiry(self, conn: Connection, expires_at: int) -> None:
+        """Close with 4401 when the token expires (a fresh `auth` message moves this)."""
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+        delay = max(0.0, expires_at - time.time())
+        conn.expiry = asyncio.get_running_loop().call_later(
+            delay, conn.close, CloseCode.AUTH_FAILED, "token expired"
+        )
+
+    # -- events ------------------------------------------------------------------------------
+
+    def on_event(self, event: DomainEvent, ts: str) -> None:
+        """Backplane listener: serialise once, append to every socket of the session."""
+        conns = self._sessions.get(event.session_id)
+        if not conns:
+            return
+        if event.name in INTERNAL_EVENTS:
+            if event.name == "member.left":
+                self._member_left(conns, event)
+            return
+        frame = encode(event.name, event.session_id, event.version, ts, event.data)
+        ended = event.name == SESSION_ENDED
+        item = Outgoing(
+            version=event.version,
+            frame=frame,
+            close_code=CloseCode.NOT_FOUND if ended else None,
+            close_reason="session ended" if ended else "",
+        )
+        for conn in list(conns):
+            conn.offer(item)
+
+    def _member_left(self, conns: set[Connection], event: DomainEvent) -> None:
+        user_id = str(event.data.get("user_id", ""))
+        for conn in list(conns):
+            if str(conn.user_id) != user_id:
+                continue
+            if conn.snapshot_version is None:
+                conn.left_version = max(conn.left_version or 0, event.version)
+            elif event.version > conn.snapshot_version:
+                conn.close(CloseCode.NOT_MEMBER, "left the session")
+
+    # -- resync ------------------------------------------------------------------------------
+
+    async def resync(self, conn: Connection) -> None:
+        """Send `conn` a fresh snapshot ahead of anything queued (membership re-checked)."""
+        if conn.resyncing:
+            conn.resync_again = True
+            return
+        conn.resyncing = True
+        try:
+            while conn.close_code is None:
+                conn.resync_again = False
+                conn.pause()
+                try:
+                    snapshot = await service.open_view(
+                        self.state, claims=conn.claims, session_id=conn.session_id
+                    )
+                except service.Refused as refused:
+                    conn.close(refused.code, refused.reason)
+                    return
+                conn.resume_with(snapshot)
+                if not conn.resync_again:
+                    return
+        except Exception:
+            log.exception("realtime_resync_failed", session_id=str(conn.session_id))
+            conn.close(CloseCode.INTERNAL, "resync failed")
+        finally:
+            conn.resyncing = False
+
+    def on_gap(self) -> None:
+        """Backplane listener: events may have been lost; repair every socket that missed some."""
+        if self._gap_pending:
+            return
+        self._gap_pending = True
+        self._spawn(self._repair_gap())
+
+    async def _repair_gap(self) -> None:
+        self._gap_pending = False
+        session_ids = list(self._sessions)
+        if not session_ids:
+            return
+        try:
+            states = await service.session_states(self.state, session_ids)
+        except Exception as exc:
+            log.warning("realtime_gap_check_failed", error=type(exc).__name__)
+            states = {}  # cannot tell: resync everyone
+        stale: list[Connection] = []
+        for session_id in session_ids:
+            found = states.get(session_id)
+            for conn in list(self._sessions.get(session_id, ())):
+                if not conn.ready:
+                    continue
+                if states and (found is None or found.ended):
+                    conn.close(CloseCode.NOT_FOUND, "session ended", flush=True)
+                elif not states or found is None or found.version > conn.seen_version:
+                    stale.append(conn)
+        log.info("realtime_gap_repair", sessions=len(session_ids), resyncs=len(stale))
+        await asyncio.gather(*(self._limited_resync(conn) for conn in stale))
+
+    async def _limited_resync(self, conn: Connection) -> None:
+        async with self._resync_limit:
+            await self.resync(conn)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- presence ----------------------------------------------------------------------------
+
+    def presence_interval(self) -> float:
+        configured = self.settings.realtime_presence_interval_seconds
+        return configured if configured > 0 else max(1.0, self.settings.presence_ttl_seconds / 3)
+
+    async def _presence_loop(self) -> None:
+        interval = self.presence_interval()
+        while True:
+            await asyncio.sleep(interval)
+            await self.refresh_presence()
+
+    async def refresh_presence(self) -> None:
+        ready = [conn for conn in self.connections() if conn.ready]
+        if not ready:
+            return
+        try:
+            await service.refresh_presence(
+                self.state,
+                user_ids={conn.user_id for conn in ready},
+                session_ids={conn.session_id for conn in ready},
+            )
+        except Exception as exc:
+            log.warning("realtime_presence_failed", error=type(exc).__name__)

@@ -1,0 +1,62 @@
+"""The wire format of the realtime socket: close codes, the message envelope, outgoing frames."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+import orjson
+
+
+class CloseCode(IntEnum):
+    """Close codes a client can act on (API.md §5)."""
+
+    GOING_AWAY = 1001  # server shutting down: reconnect (to another instance) with backoff
+    POLICY = 1008  # message too large / too many messages
+    INTERNAL = 1011  # unexpected server error
+    TRY_AGAIN_LATER = 1013  # this client fell too far behind (or a dependency is down)
+    AUTH_FAILED = 4401  # token missing, invalid or expired: refresh it, then reconnect
+    NOT_MEMBER = 4403  # not (or no longer) a member of the session: do not reconnect
+    NOT_FOUND = 4404  # session unknown or ended: do not reconnect
+    AUTH_TIMEOUT = 4408  # no token within the auth timeout
+
+
+SNAPSHOT = "session.snapshot"
+PONG = "pong"
+ERROR = "error"
+SESSION_ENDED = "session.ended"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def encode(
+    event: str, session_id: uuid.UUID | str, version: int, ts: str, data: dict[str, Any]
+) -> str:
+    """One JSON text frame: `{"event","session_id","version","ts","data"}`."""
+    envelope = {
+        "event": event,
+        "session_id": str(session_id),
+        "version": version,
+        "ts": ts,
+        "data": data,
+    }
+    return orjson.dumps(envelope).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A frame waiting in a socket's buffer. Event frames are built once per event and shared by
+    every socket of the session; `control` frames (snapshot, pong, error) skip version checks,
+    and a `snapshot` resets the socket's version."""
+
+    version: int
+    frame: str
+    control: bool = False
+    snapshot: bool = False
+    close_code: int | None = None  # close the socket with this code once the frame is sent
+    close_reason: str = ""

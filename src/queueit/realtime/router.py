@@ -1,0 +1,149 @@
+"""WS /api/v1/sessions/{session_id}/realtime: live events for the members of a session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+
+import structlog
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from queueit.core.settings import Environment, Settings
+from queueit.core.state import AppState
+from queueit.realtime import reader, service
+from queueit.realtime.connection import Connection
+from queueit.realtime.hub import Hub
+from queueit.realtime.protocol import CloseCode
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(tags=["realtime"])
+
+
+@router.websocket("/sessions/{session_id}/realtime")
+async def realtime(websocket: WebSocket, session_id: str) -> None:
+    """Members receive `session.snapshot`, then every committed change of the session as JSON
+    events. Authenticate with `Authorization: Bearer`, `?token=`, or a first
+    `{"type": "auth", "token": ...}` message. See docs/REALTIME.md for the protocol."""
+    state: AppState = websocket.app.state.ctx
+    hub = state.hub
+    origin = websocket.headers.get("origin")
+    if not origin_allowed(origin, state.settings):
+        log.info("realtime_origin_refused", origin=origin)
+        await websocket.close(code=CloseCode.POLICY)  # before accept: the handshake gets 403
+        return
+    await websocket.accept()
+    if hub is None or hub.closing:
+        await _refuse(websocket, service.Refused(CloseCode.GOING_AWAY, "server shutting down"))
+        return
+    try:
+        token = await _receive_token(websocket, state.settings)
+        if token is None:
+            return  # the client left during authentication
+        claims = await service.verify_token(state, token)
+        target = _session_uuid(session_id)
+    except service.Refused as refused:
+        log.info("realtime_refused", code=refused.code, reason=refused.reason)
+        await _refuse(websocket, refused)
+        return
+    conn = hub.register(websocket, session_id=target, claims=claims)
+    try:
+        await _serve(hub, conn)
+    finally:
+        hub.unregister(conn)
+
+
+def origin_allowed(origin: str | None, settings: Settings) -> bool:
+    """No Origin header (native apps): allowed. Otherwise the origin must be listed in
+    ALLOWED_ORIGINS (or the list holds '*'); with an empty list any origin is allowed in
+    development and test, and none in production."""
+    if origin is None:
+        return True
+    allowed = {item.rstrip("/").lower() for item in settings.allowed_origins}
+    if "*" in allowed or origin.rstrip("/").lower() in allowed:
+        return True
+    return not allowed and settings.environment != Environment.production
+
+
+async def _receive_token(websocket: WebSocket, settings: Settings) -> str | None:
+    header = websocket.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise service.Refused(CloseCode.AUTH_FAILED, "authorization must be 'Bearer <token>'")
+        return value.strip()
+    query = websocket.query_params.get("token")
+    if query:
+        return query
+    try:
+        async with asyncio.timeout(settings.realtime_auth_timeout_seconds):
+            message = await websocket.receive()
+    except TimeoutError:
+        raise service.Refused(CloseCode.AUTH_TIMEOUT, "no token in time") from None
+    if message["type"] == "websocket.disconnect":
+        return None
+    try:
+        body = reader.parse(message, max_bytes=settings.realtime_max_message_bytes)
+    except ValueError:
+        raise service.Refused(CloseCode.POLICY, "message too large") from None
+    token = body.get("token") if body is not None and body.get("type") == "auth" else None
+    if not isinstance(token, str):
+        raise service.Refused(CloseCode.AUTH_FAILED, 'expected {"type": "auth", "token": ...}')
+    return token
+
+
+def _session_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise service.Refused(CloseCode.NOT_FOUND, "session not found") from None
+
+
+async def _refuse(websocket: WebSocket, refused: service.Refused) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        await websocket.close(refused.code, refused.reason)
+
+
+async def _serve(hub: Hub, conn: Connection) -> None:
+    """Snapshot first, then events; this task sends, a child task reads the client."""
+    fields = {"session_id": str(conn.session_id), "user_id": str(conn.user_id)}
+    try:
+        conn.resume_with(
+            await service.open_view(hub.state, claims=conn.claims, session_id=conn.session_id)
+        )
+    except service.Refused as refused:
+        log.info("realtime_refused", code=refused.code, reason=refused.reason, **fields)
+        conn.close(refused.code, refused.reason)
+    except Exception:
+        log.exception("realtime_open_failed", **fields)
+        conn.close(CloseCode.INTERNAL, "internal error")
+    reading: asyncio.Task[None] | None = None
+    if conn.close_code is None:
+        log.info("realtime_connected", **fields)
+        reading = asyncio.create_task(_read(hub, conn))
+    try:
+        await conn.run_sender()
+    finally:
+        if reading is not None:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            log.info(
+                "realtime_disconnected",
+                code=conn.close_code,
+                reason=conn.close_reason,
+                seconds=round(time.monotonic() - conn.opened_at, 1),
+                **fields,
+            )
+
+
+async def _read(hub: Hub, conn: Connection) -> None:
+    try:
+        await reader.read_client_messages(hub, conn)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        conn.peer_closed()
+    except Exception:
+        log.exception("realtime_read_failed", session_id=str(conn.session_id))
+        conn.close(CloseCode.INTERNAL, "internal error")
