@@ -59,14 +59,14 @@ async def test_explicit_local_source(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("source", ["spotify", "apple_music"])
-async def test_an_unconfigured_source_is_400(client: httpx.AsyncClient, source: str) -> None:
+async def test_an_unconfigured_source_is_404(client: httpx.AsyncClient, source: str) -> None:
     headers = await make_user(client)
 
     response = await client.get(
         "/api/v1/catalog/search", params={"q": "queen", "source": source}, headers=headers
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert response.json()["code"] == "catalog_source_not_configured"
 
 

@@ -29,7 +29,7 @@ class TrackUnavailable(errors.Unprocessable):
     detail = "This track is not available in the host's music catalog."
 
 
-class CatalogSourceNotConfigured(errors.BadRequest):
+class CatalogSourceNotConfigured(errors.NotFound):
     """`source=` names a provider this server has no credentials for."""
 
     code = "catalog_source_not_configured"

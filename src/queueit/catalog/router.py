@@ -14,7 +14,7 @@ from queueit.core.deps import State
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import limit as rate_limit
 from queueit.core.state import AppState
-from queueit.core.text import clean_text
+from queueit.core.text import REQUIRED_TEXT_PATTERN, clean_text
 from queueit.users.deps import CurrentUser
 
 router = APIRouter(tags=["catalog"])
@@ -25,6 +25,7 @@ SearchText = Annotated[
     Query(
         min_length=1,
         max_length=200,
+        pattern=REQUIRED_TEXT_PATTERN,
         description="What to look for (1-200 characters after trimming).",
         examples=["beat it"],
     ),
@@ -68,7 +69,7 @@ async def spotify_search(
     dependencies=[Depends(rate_limit("search"))],
     response_model=SearchResults,
     summary="Search a music catalog",
-    responses=errors_for(400, 401, 422, 429, 503),
+    responses=errors_for(401, 404, 422, 429, 503),
 )
 async def catalog_search(
     state: State,
@@ -77,7 +78,7 @@ async def catalog_search(
     limit: Limit = 10,
     source: SourceParam = None,
 ) -> SearchResults:
-    """Searches `source` (`local`, `spotify` or `apple_music`; 400
+    """Searches `source` (`local`, `spotify` or `apple_music`; 404
     `catalog_source_not_configured` when this server has no credentials for it), or the
     server's default catalog, in your storefront. The response names the catalog used.
     Results are cached briefly, so repeated searches are cheap."""
