@@ -37,3 +37,8 @@ def test_every_route_has_a_summary_and_declared_errors() -> None:
             assert operation.get("description"), f"{method.upper()} {path} has no description"
             if path.startswith("/api/v1"):
                 assert "429" in operation["responses"], f"{method.upper()} {path}: no 429"
+
+
+def test_env_example_is_a_valid_env_file() -> None:
+    settings = Settings(_env_file=ROOT / "ENV.example")  # type: ignore[call-arg]
+    assert settings.auth_mode == "local" and settings.is_sqlite

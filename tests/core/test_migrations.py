@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -31,11 +32,34 @@ async def _tables(engine: object) -> set[str]:
     return names - {"alembic_version"}
 
 
+async def _rls(engine: object) -> tuple[set[str], int, bool]:
+    """PostgreSQL: (tables with forced row-level security, policies, helper schema present)."""
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        forced = await conn.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+                " AND relrowsecurity AND relforcerowsecurity"
+            )
+        )
+        policies = await conn.scalar(text("SELECT count(*) FROM pg_policies"))
+        helpers = await conn.scalar(
+            text("SELECT count(*) FROM pg_namespace WHERE nspname = 'queueit_rls'")
+        )
+    return {row[0] for row in forced}, int(policies), bool(helpers)
+
+
 async def _roundtrip(url: str, data_dir: Path) -> None:
     engine = create_engine(Settings(_env_file=None, database_url=url, data_dir=data_dir))
+    postgresql = engine.dialect.name == "postgresql"
     try:
         await upgrade(engine)
         assert await _tables(engine) == EXPECTED
+        if postgresql:
+            forced, policies, helpers = await _rls(engine)
+            assert forced == EXPECTED and policies > len(EXPECTED) and helpers
+            await downgrade(engine, "0001")  # row-level security off, the schema intact
+            assert await _tables(engine) == EXPECTED
+            assert await _rls(engine) == (set(), 0, False)
         await downgrade(engine)
         assert await _tables(engine) == set()
         await upgrade(engine)
@@ -48,10 +72,13 @@ async def test_sqlite_migrations_roundtrip(tmp_path: Path) -> None:
     await _roundtrip(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}", tmp_path)
 
 
-async def test_postgresql_migrations_roundtrip(tmp_path: Path) -> None:
-    if not pg_available():
-        import pytest
+@pytest.fixture
+def pg() -> bool:
+    return pg_available()  # probed outside the test's event loop
 
+
+async def test_postgresql_migrations_roundtrip(pg: bool, tmp_path: Path) -> None:
+    if not pg:
         pytest.skip("PostgreSQL is not reachable")
     name = f"queueit_migrations_{uuid.uuid4().hex[:8]}"
     admin = create_async_engine(

@@ -173,7 +173,6 @@ def _tampered(keys: Keys) -> str:
 
 _OTHER_ES = es256_key()
 _OTHER_RS = rs256_key()
-_NOW = int(time.time())
 
 ATTACKS: dict[str, tuple[Callable[[Keys], str], str]] = {
     "alg_none": (lambda k: _unsigned({"alg": "none", "typ": "JWT"}, k.claims()), "token_invalid"),
@@ -213,17 +212,26 @@ ATTACKS: dict[str, tuple[Callable[[Keys], str], str]] = {
         "token_invalid",
     ),
     "expired": (
-        lambda k: k.es.sign(k.claims(iat=_NOW - 7200, exp=_NOW - 3600)),
+        lambda k: k.es.sign(k.claims(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)),
         "token_expired",
     ),
     "expired_hs256": (
-        lambda k: hs_token(k.claims(iat=_NOW - 7200, exp=_NOW - 3600)),
+        lambda k: hs_token(k.claims(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)),
         "token_expired",
     ),
-    "iat_in_the_future": (lambda k: k.es.sign(k.claims(iat=_NOW + 600)), "token_invalid"),
-    "nbf_in_the_future": (lambda k: k.rs.sign(k.claims(nbf=_NOW + 600)), "token_invalid"),
-    "iat_not_a_number": (lambda k: hs_token(k.claims(iat=str(_NOW))), "token_invalid"),
-    "exp_not_a_number": (lambda k: hs_token(k.claims(exp=str(_NOW + 3600))), "token_invalid"),
+    "iat_in_the_future": (
+        lambda k: k.es.sign(k.claims(iat=int(time.time()) + 600)),
+        "token_invalid",
+    ),
+    "nbf_in_the_future": (
+        lambda k: k.rs.sign(k.claims(nbf=int(time.time()) + 600)),
+        "token_invalid",
+    ),
+    "iat_not_a_number": (lambda k: hs_token(k.claims(iat=str(int(time.time())))), "token_invalid"),
+    "exp_not_a_number": (
+        lambda k: hs_token(k.claims(exp=str(int(time.time()) + 3600))),
+        "token_invalid",
+    ),
     "wrong_audience": (lambda k: k.es.sign(k.claims(aud="service")), "token_invalid"),
     "missing_audience": (lambda k: k.es.sign(k.without("aud")), "token_invalid"),
     "wrong_issuer": (

@@ -16,6 +16,7 @@ async def sign_in_anonymous(
     uow: UnitOfWork, *, secret: str, ttl_seconds: int, display_name: str | None
 ) -> tuple[str, User]:
     user_id = uuid.uuid4()
+    await uow.act_as(user_id, is_anonymous=True)
     await users_repository.insert_if_absent(
         uow.session, user_id=user_id, is_anonymous=True, display_name=display_name
     )

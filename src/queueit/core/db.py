@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, SessionTransaction
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.types import TypeDecorator
 
 from queueit.core.settings import Settings
@@ -127,6 +129,19 @@ async def _discard(_events: list[DomainEvent]) -> None:
     return None
 
 
+# Row-level security (PostgreSQL, docs/RLS.md): the roles migration 0002 creates. User requests
+# run as RLS_USER_ROLE with the caller's claims; the server's own work as RLS_SYSTEM_ROLE.
+RLS_USER_ROLE = "queueit_user"
+RLS_SYSTEM_ROLE = "queueit_system"
+# One statement, transaction-local (`is_local`): claims as Supabase's PostgREST sets them, then
+# `role` (what SET LOCAL ROLE sets). Nothing outlives the transaction on a pooled connection.
+_APPLY_RLS = text(
+    "SELECT set_config('request.jwt.claims', :claims, true),"
+    " set_config('request.jwt.claim.sub', :sub, true),"
+    " set_config('role', :role, true)"
+)
+
+
 @dataclass
 class UnitOfWork:
     """One request's transaction. Services add rows and events; only `commit` persists them,
@@ -136,7 +151,20 @@ class UnitOfWork:
     publisher: Publisher = _discard
     actor_id: uuid.UUID | None = None
     presence_ttl_seconds: float = 90.0
+    rls: bool = False
+    """Switch roles per transaction for row-level security (PostgreSQL, DATABASE_RLS)."""
     _events: list[DomainEvent] = field(default_factory=list)
+    _rls_role: str | None = field(default=None, init=False)
+    _rls_claims: dict[str, Any] = field(default_factory=dict, init=False)
+    _rls_in_transaction: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.rls = self.rls and self.dialect == "postgresql"
+        if self.rls:
+            # Every transaction the session begins starts with the current settings: SET LOCAL
+            # ends with its transaction, and a unit of work that commits twice must keep them.
+            event.listen(self.session.sync_session, "after_begin", self._on_begin)
+            event.listen(self.session.sync_session, "after_transaction_end", self._on_end)
 
     def publish(self, event: DomainEvent) -> None:
         self._events.append(event)
@@ -155,3 +183,51 @@ class UnitOfWork:
     def dialect(self) -> str:
         bind = self.session.bind
         return bind.dialect.name if bind is not None else ""
+
+    async def act_as(self, user_id: uuid.UUID, *, is_anonymous: bool = True) -> None:
+        """From now on (this transaction and any later one of this unit of work) run as
+        `user_id` under row-level security: `auth.uid()` is the user, the policies of
+        RLS_USER_ROLE apply. A no-op on SQLite or with DATABASE_RLS off."""
+        claims = {"sub": str(user_id), "role": "authenticated", "is_anonymous": is_anonymous}
+        await self._switch(RLS_USER_ROLE, claims)
+
+    async def act_as_system(self) -> None:
+        """Run as the server itself (idle expiry and other tasks no user asked for)."""
+        await self._switch(RLS_SYSTEM_ROLE, {})
+
+    async def act_as_viewer(self, session_id: uuid.UUID) -> None:
+        """Read one party and nothing else, as the holder of its TV link (no user): the
+        policies let this caller read that party's state and write nothing."""
+        await self._switch(RLS_USER_ROLE, {"role": "anon", "queueit_tv_session": str(session_id)})
+
+    async def act_as_nobody(self) -> None:
+        """Row-level security with no caller: every policy denies. A request's starting point,
+        so that a query made before `act_as` sees nothing rather than everything."""
+        await self._switch(RLS_USER_ROLE, {})
+
+    async def _switch(self, role: str, claims: dict[str, Any]) -> None:
+        if not self.rls:
+            return
+        self._rls_role, self._rls_claims = role, claims
+        if self._rls_in_transaction:  # already begun: apply now; otherwise at BEGIN
+            await self.session.execute(_APPLY_RLS, self._rls_parameters())
+
+    def _rls_parameters(self) -> dict[str, str]:
+        return {
+            "claims": json.dumps(self._rls_claims),
+            "sub": str(self._rls_claims.get("sub", "")),
+            "role": self._rls_role or "",
+        }
+
+    def _on_begin(
+        self, _session: OrmSession, transaction: SessionTransaction, connection: Connection
+    ) -> None:
+        if transaction.nested:
+            return  # a savepoint inherits its transaction's settings
+        self._rls_in_transaction = True
+        if self._rls_role is not None:
+            connection.execute(_APPLY_RLS, self._rls_parameters())
+
+    def _on_end(self, _session: OrmSession, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:
+            self._rls_in_transaction = False

@@ -12,7 +12,12 @@ from queueit.core.state import AppState
 @asynccontextmanager
 async def open_uow(state: AppState, *, system: bool = False) -> AsyncIterator[UnitOfWork]:
     """Commit on success, roll back on any error; publish events only after the commit.
-    `system` marks work done by the server itself rather than on behalf of a user."""
+    `system` marks work done by the server itself rather than on behalf of a user.
+
+    On PostgreSQL (DATABASE_RLS) system work runs as queueit_system, and a request as
+    queueit_user with the caller's claims from `uow.act_as(user_id)` on (users.service.
+    current_user calls it right after verifying the token; a TV link's views would call
+    `act_as_viewer`). Until then it runs as the login role (docs/RLS.md)."""
 
     async def publish(events: list[DomainEvent]) -> None:
         if state.backplane is not None:
@@ -23,7 +28,10 @@ async def open_uow(state: AppState, *, system: bool = False) -> AsyncIterator[Un
             session=session,
             publisher=publish,
             presence_ttl_seconds=state.settings.presence_ttl_seconds,
+            rls=state.settings.rls_enabled,
         )
+        if system:
+            await uow.act_as_system()
         try:
             yield uow
             await uow.commit()

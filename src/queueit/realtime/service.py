@@ -68,7 +68,7 @@ async def open_view(state: AppState, *, claims: Claims, session_id: uuid.UUID) -
 async def session_states(
     state: AppState, session_ids: Collection[uuid.UUID]
 ) -> dict[uuid.UUID, SessionState]:
-    async with open_uow(state) as uow:
+    async with open_uow(state, system=True) as uow:
         return await repository.session_states(uow.session, session_ids)
 
 
@@ -78,7 +78,7 @@ async def refresh_presence(
     """Connected users are present; their sessions are active."""
     if not user_ids and not session_ids:
         return
-    async with open_uow(state) as uow:
+    async with open_uow(state, system=True) as uow:
         await repository.touch_presence(
             uow.session, user_ids=user_ids, session_ids=session_ids, at=utcnow()
         )

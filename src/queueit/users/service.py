@@ -25,6 +25,7 @@ class UsernameTaken(errors.Conflict):
 async def current_user(uow: UnitOfWork, *, claims: Claims) -> User:
     """The caller's profile, provisioned on first sight (`id = sub`). Claims never overwrite
     the profile later, except a guest upgrading to a full account."""
+    await uow.act_as(claims.sub, is_anonymous=claims.is_anonymous)
     db = uow.session
     user = await repository.get(db, claims.sub)
     if user is None:
