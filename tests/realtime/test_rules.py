@@ -29,6 +29,10 @@ def test_origin_rules() -> None:
     assert origin_allowed("https://PARTY.example", listed)
     assert not origin_allowed("https://evil.example", listed)
     assert origin_allowed("https://evil.example", settings(allowed_origins="*"))
+    # The server's own pages (/join, /tv) connect from the origin they were served from.
+    assert origin_allowed("https://queue.example", production, "queue.example")
+    assert origin_allowed("http://127.0.0.1:8000", production, "127.0.0.1:8000")
+    assert not origin_allowed("https://evil.example", production, "queue.example")
 
 
 def test_rate_limit_allows_a_burst_then_refuses() -> None:

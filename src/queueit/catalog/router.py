@@ -14,7 +14,7 @@ from queueit.core.deps import State
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import limit as rate_limit
 from queueit.core.state import AppState
-from queueit.core.text import REQUIRED_TEXT_PATTERN, clean_text
+from queueit.core.text import REQUIRED_TEXT_PATTERN, clean_text, text_schema
 from queueit.users.deps import CurrentUser
 
 router = APIRouter(tags=["catalog"])
@@ -22,10 +22,10 @@ router = APIRouter(tags=["catalog"])
 SearchText = Annotated[
     str,
     BeforeValidator(clean_text),
+    text_schema(200, minLength=1, pattern=REQUIRED_TEXT_PATTERN),
     Query(
         min_length=1,
         max_length=200,
-        pattern=REQUIRED_TEXT_PATTERN,
         description="What to look for (1-200 characters after trimming).",
         examples=["beat it"],
     ),

@@ -16,8 +16,9 @@ async def open_uow(state: AppState, *, system: bool = False) -> AsyncIterator[Un
 
     On PostgreSQL (DATABASE_RLS) system work runs as queueit_system, and a request as
     queueit_user with the caller's claims from `uow.act_as(user_id)` on (users.service.
-    current_user calls it right after verifying the token; a TV link's views would call
-    `act_as_viewer`). Until then it runs as the login role (docs/RLS.md)."""
+    current_user calls it right after verifying the token; a TV link's views call
+    `act_as_viewer`). Until then it runs with no caller, so every policy denies: a route that
+    forgets to name its caller sees nothing rather than everything (docs/RLS.md)."""
 
     async def publish(events: list[DomainEvent]) -> None:
         if state.backplane is not None:
@@ -32,6 +33,8 @@ async def open_uow(state: AppState, *, system: bool = False) -> AsyncIterator[Un
         )
         if system:
             await uow.act_as_system()
+        else:
+            await uow.act_as_nobody()
         try:
             yield uow
             await uow.commit()

@@ -31,7 +31,7 @@ async def realtime(websocket: WebSocket, session_id: str) -> None:
     state: AppState = websocket.app.state.ctx
     hub = state.hub
     origin = websocket.headers.get("origin")
-    if not origin_allowed(origin, state.settings):
+    if not origin_allowed(origin, state.settings, websocket.headers.get("host")):
         log.info("realtime_origin_refused", origin=origin)
         await websocket.close(code=CloseCode.POLICY)  # before accept: the handshake gets 403
         return
@@ -56,11 +56,14 @@ async def realtime(websocket: WebSocket, session_id: str) -> None:
         hub.unregister(conn)
 
 
-def origin_allowed(origin: str | None, settings: Settings) -> bool:
-    """No Origin header (native apps): allowed. Otherwise the origin must be listed in
+def origin_allowed(origin: str | None, settings: Settings, host: str | None = None) -> bool:
+    """No Origin header (native apps): allowed. The server's own pages (the Origin's host is
+    the Host the request was sent to): allowed. Otherwise the origin must be listed in
     ALLOWED_ORIGINS (or the list holds '*'); with an empty list any origin is allowed in
     development and test, and none in production."""
     if origin is None:
+        return True
+    if host and origin.split("://", 1)[-1].rstrip("/").lower() == host.lower():
         return True
     allowed = {item.rstrip("/").lower() for item in settings.allowed_origins}
     if "*" in allowed or origin.rstrip("/").lower() in allowed:

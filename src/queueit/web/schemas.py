@@ -1,0 +1,19 @@
+"""Shapes of the web API routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class TvLinkOut(BaseModel):
+    url: str = Field(
+        description="The TV page, relative to this server: `/tv/{session_id}?token=...`.",
+        examples=["/tv/0b6f3c1e-9a52-4a1e-8d2f-3f1f7c2b9d10?token=eyJhbGciOi..."],
+    )
+    absolute_url: str = Field(
+        description="The same link on PUBLIC_BASE_URL (or the origin this request came to)."
+    )
+    expires_in: int = Field(description="Seconds until the link stops working.", examples=[43200])
+    expires_at: datetime = Field(description="When the link stops working.")

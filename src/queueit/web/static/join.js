@@ -1,0 +1,195 @@
+// The guest page (entry point): sign in, join, resume after a reload. The party itself is
+// in party.js (socket, events), queue.js (now playing, votes) and search.js (search, add).
+import { ApiError, api } from "./api.js";
+import { $, personName } from "./common.js";
+import { AUTH_MODE, KEYS, banner, describe, hooks, show, state, store } from "./guest.js";
+import { enterParty, leave, stopParty, toggleSkip } from "./party.js";
+import { runSearch, scheduleSearch } from "./search.js";
+
+const CODE_RE = /^[A-Z0-9][A-Z0-9-]{2,18}[A-Z0-9]$/;
+
+function urlCode() {
+  const fromQuery = new URLSearchParams(location.search).get("code");
+  const match = location.pathname.match(/^\/join\/([^/]+)\/?$/);
+  const raw = fromQuery || (match ? decodeURIComponent(match[1]) : "");
+  return raw.trim().toUpperCase();
+}
+
+function takeTokenFromFragment() {
+  // A Supabase sign-in redirect lands here with #access_token=... (never sent to a server).
+  if (!location.hash.includes("access_token=")) return;
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get("access_token");
+  history.replaceState(null, "", location.pathname + location.search);
+  if (token) {
+    state.token = token;
+    state.me = null;
+    store.set(KEYS.token, token);
+    store.set(KEYS.user, null);
+  }
+}
+
+function showJoinForm(message = "") {
+  stopParty();
+  show("view-join");
+  const code = urlCode();
+  if (code && !$("code").value) $("code").value = code;
+  $("name").value = $("name").value || store.get(KEYS.name) || "";
+  renderSignedIn();
+  setFormError(message);
+  const signedIn = Boolean(state.token);
+  const focus = $("code").value ? (signedIn ? $("join-button") : $("name")) : $("code");
+  if (!matchMedia("(pointer: coarse)").matches) focus.focus();
+}
+
+function renderSignedIn() {
+  const signedIn = Boolean(state.token);
+  $("signed-in").hidden = !signedIn;
+  $("me-name").textContent = signedIn ? personName(state.me) : "";
+  $("name-field").hidden = signedIn || AUTH_MODE !== "local";
+  $("supabase-note").hidden = signedIn || AUTH_MODE !== "supabase";
+  $("fineprint").hidden = !$("supabase-note").hidden;
+  $("join-button").disabled = !signedIn && AUTH_MODE === "supabase";
+}
+
+function setFormError(message) {
+  $("join-error").textContent = message;
+  $("join-error").hidden = !message;
+}
+
+function signOut(message = "") {
+  state.token = null;
+  state.me = null;
+  store.set(KEYS.token, null);
+  store.set(KEYS.user, null);
+  showJoinForm(message);
+}
+
+async function signIn(name) {
+  const result = await api("/auth/anonymous", { method: "POST", body: { display_name: name } });
+  state.token = result.access_token;
+  state.me = result.user;
+  store.set(KEYS.token, state.token);
+  store.set(KEYS.user, JSON.stringify(state.me));
+  store.set(KEYS.name, name);
+}
+
+async function onJoinSubmit(event) {
+  event.preventDefault();
+  const code = $("code").value.trim().toUpperCase();
+  const name = $("name").value.trim();
+  if (!CODE_RE.test(code)) {
+    setFormError("Enter the party code your host shared (4–20 letters or digits).");
+    $("code").focus();
+    return;
+  }
+  if (!state.token && AUTH_MODE === "local" && !name) {
+    setFormError("Pick a name so the party knows who added what.");
+    $("name").focus();
+    return;
+  }
+  const button = $("join-button");
+  button.disabled = true;
+  button.classList.add("busy");
+  setFormError("");
+  try {
+    if (!state.token) {
+      if (AUTH_MODE !== "local") {
+        setFormError("Sign in through your host's link or the QueueIT app first.");
+        return;
+      }
+      await signIn(name);
+    }
+    const party = await api("/sessions/join", {
+      method: "POST",
+      body: { join_code: code },
+      token: state.token,
+    });
+    history.replaceState(null, "", `/join/${encodeURIComponent(party.session.join_code)}`);
+    enterParty(party);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      signOut("Your sign-in expired. Pick a name and join again.");
+      return;
+    }
+    setFormError(describe(error, "join"));
+  } finally {
+    button.classList.remove("busy");
+    renderSignedIn(); // a sign-in may have worked even if the join did not
+    if (!$("view-join").hidden && (state.token || AUTH_MODE === "local")) button.disabled = false;
+  }
+}
+
+async function resume() {
+  // A stored token: back into the party we are in (a reload), else the form, signed in.
+  try {
+    if (!state.me) {
+      state.me = await api("/users/me", { token: state.token });
+      store.set(KEYS.user, JSON.stringify(state.me));
+    }
+    const party = await api("/sessions/current", { token: state.token });
+    const wanted = urlCode();
+    if (!wanted || wanted === party.session.join_code) {
+      enterParty(party);
+      return;
+    }
+    showJoinForm();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      signOut("Your sign-in expired. Pick a name and join again.");
+    } else if (error instanceof ApiError && error.code === "no_active_session") {
+      showJoinForm();
+    } else {
+      showJoinForm(describe(error));
+    }
+  }
+}
+
+function wire() {
+  $("join-form").addEventListener("submit", onJoinSubmit);
+  $("code").addEventListener("input", (event) => {
+    const input = event.target;
+    const upper = input.value.toUpperCase();
+    if (upper !== input.value) input.value = upper;
+  });
+  $("sign-out").addEventListener("click", () => signOut());
+  $("leave").addEventListener("click", leave);
+  $("skip-button").addEventListener("click", toggleSkip);
+  $("search").addEventListener("input", scheduleSearch);
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    runSearch();
+    $("search").blur();
+  });
+  $("ended-again").addEventListener("click", () => {
+    $("ended").hidden = true;
+    history.replaceState(null, "", "/join");
+    $("code").value = "";
+    showJoinForm();
+  });
+  window.addEventListener("hashchange", () => {
+    const before = state.token;
+    takeTokenFromFragment();
+    if (state.token && state.token !== before && !$("view-join").hidden) resume();
+  });
+  window.addEventListener("offline", () => {
+    banner("You're offline. We'll catch up as soon as you're back.", "bad");
+  });
+  window.addEventListener("online", () => {
+    if (state.socket) return; // the socket reports for itself
+    banner("");
+    if (state.token && !$("view-join").hidden) resume(); // a reload while offline
+  });
+}
+
+function start() {
+  hooks.signOut = signOut;
+  hooks.showJoinForm = showJoinForm;
+  wire();
+  takeTokenFromFragment();
+  if (!navigator.onLine) banner("You're offline. We'll catch up as soon as you're back.", "bad");
+  if (state.token) resume();
+  else showJoinForm();
+}
+
+start();

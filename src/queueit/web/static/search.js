@@ -1,0 +1,127 @@
+// The guest page's catalog search and "add".
+import { api } from "./api.js";
+import { $, el, fillArt, icon, sortQueue } from "./common.js";
+import { coolingDown, describe, handleCommon, isHost, state, toast } from "./guest.js";
+import { renderQueue } from "./queue.js";
+
+export const SEARCH_DELAY_MS = 350;
+
+export function renderResults() {
+  const list = $("results");
+  const queued = new Set((state.party ? state.party.queue : []).map((s) => `${s.song.source}:${s.song.id}`));
+  const locked = state.party && state.party.session.is_locked && !isHost();
+  list.replaceChildren(
+    ...state.lastResults.map((track) => {
+      const key = `${track.source}:${track.id}`;
+      const art = el("div", { class: "art art-small" });
+      fillArt(art, track);
+      const inQueue = queued.has(key);
+      const add = el(
+        "button",
+        {
+          // Locked: still clickable, so the guest learns why nothing is added.
+          class: `add${inQueue ? " done" : ""}${locked ? " locked" : ""}`,
+          type: "button",
+          "aria-label": inQueue ? `${track.name} is in the queue: upvote it` : `Add ${track.name}`,
+          onclick: (event) => addTrack(track, event.currentTarget),
+        },
+        icon(inQueue ? "check" : "plus"),
+      );
+      return el(
+        "li",
+        { class: "row result" },
+        art,
+        el(
+          "div",
+          { class: "row-text" },
+          el("span", { class: "title", text: track.name }),
+          el("span", { class: "sub", text: [track.artists, track.album].filter(Boolean).join(" · ") }),
+        ),
+        add,
+      );
+    }),
+  );
+}
+
+export async function addTrack(track, button) {
+  if (coolingDown() || !state.party) return;
+  button.disabled = true;
+  button.classList.add("busy");
+  const known = new Set(state.party.queue.map((song) => song.id));
+  try {
+    const queued = await api("/songs/add", {
+      method: "POST",
+      body: {
+        id: track.id,
+        isrc: track.isrc || "",
+        name: track.name,
+        artists: track.artists,
+        album: track.album || "",
+        duration_ms: track.duration_ms,
+        image_url: track.image_url || "",
+        source: track.source,
+        explicit: track.explicit ?? null,
+      },
+      token: state.token,
+    });
+    if (!state.party) return;
+    if (known.has(queued.id)) {
+      state.party.my_votes[queued.id] = 1;
+      toast("Already in the queue: we counted your upvote.");
+    } else if (queued.status === "playing") {
+      toast(`Now playing: ${queued.song.name}`, "good");
+    } else {
+      toast(`Added “${queued.song.name}”`, "good");
+    }
+    const index = state.party.queue.findIndex((song) => song.id === queued.id);
+    if (queued.status === "queued") {
+      if (index >= 0) state.party.queue[index] = queued;
+      else state.party.queue.push(queued);
+      state.party.queue = sortQueue(state.party.queue);
+    }
+    renderQueue();
+    renderResults();
+  } catch (error) {
+    if (!handleCommon(error)) toast(describe(error), error.status === 429 ? "warn" : "bad");
+    button.disabled = false;
+  } finally {
+    button.classList.remove("busy");
+  }
+}
+
+export function scheduleSearch() {
+  clearTimeout(state.searchTimer);
+  state.searchTimer = setTimeout(runSearch, SEARCH_DELAY_MS);
+}
+
+export async function runSearch() {
+  clearTimeout(state.searchTimer);
+  const query = $("search").value.trim();
+  const status = $("search-status");
+  if (state.searchAbort) state.searchAbort.abort();
+  state.searchSeq += 1;
+  const seq = state.searchSeq;
+  if (!query) {
+    state.lastResults = [];
+    status.hidden = true;
+    renderResults();
+    return;
+  }
+  if (coolingDown()) return;
+  const abort = new AbortController();
+  state.searchAbort = abort;
+  status.hidden = false;
+  status.textContent = "Searching…";
+  try {
+    const params = new URLSearchParams({ q: query, limit: "8" });
+    const result = await api(`/catalog/search?${params}`, { token: state.token, signal: abort.signal });
+    if (seq !== state.searchSeq) return;
+    state.lastResults = result.tracks || [];
+    status.hidden = state.lastResults.length > 0;
+    status.textContent = state.lastResults.length ? "" : `No songs found for “${query}”.`;
+    renderResults();
+  } catch (error) {
+    if (seq !== state.searchSeq || (error && error.name === "AbortError")) return;
+    if (!handleCommon(error)) status.textContent = describe(error);
+  }
+}

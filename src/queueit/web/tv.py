@@ -1,0 +1,117 @@
+"""TV links: signed, short-lived, read-only tokens for one party's TV screen.
+
+The signing key is derived (HMAC-SHA256 with a fixed label) from the server's HS secret, so a
+TV token never verifies as an access token nor an access token as a TV token, even though
+both come from the same configured secret."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jwt
+import structlog
+
+from queueit.core import errors
+from queueit.core.security import MAX_TOKEN_BYTES
+from queueit.core.state import AppState
+
+log = structlog.get_logger(__name__)
+
+AUDIENCE = "queueit-tv"
+SCOPE = "tv"
+_KEY_LABEL = b"queueit/tv-link/v1"
+_SECRET_FILE = "tv_link_secret"
+_STATE_KEY = "web.tv_signing_key"
+
+
+class TvLinkExpired(errors.TokenExpired):
+    detail = "This TV link has expired; ask the host for a new one."
+
+
+class TvLinkInvalid(errors.Unauthorized):
+    detail = "This TV link is not valid."
+
+
+def signing_key(state: AppState) -> bytes:
+    """The TV-link key of this deployment (computed once per process)."""
+    cached = state.extras.get(_STATE_KEY)
+    if isinstance(cached, bytes):
+        return cached
+    key = hmac.new(_base_secret(state).encode(), _KEY_LABEL, hashlib.sha256).digest()
+    state.extras[_STATE_KEY] = key
+    return key
+
+
+def _base_secret(state: AppState) -> str:
+    """The verifier's HS secret (local mode: the local secret; Supabase with a legacy HS256
+    secret: that), else LOCAL_JWT_SECRET, else a secret generated once under DATA_DIR."""
+    if state.verifier.hs_secret:
+        return state.verifier.hs_secret
+    if state.settings.local_jwt_secret:
+        return state.settings.local_jwt_secret
+    return _persisted_secret(Path(state.settings.data_dir) / _SECRET_FILE)
+
+
+def _persisted_secret(path: Path) -> str:
+    """Like core.security.local_secret: written privately under a temporary name and linked
+    into place, so concurrent workers agree on one secret and never read a partial file."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            os.link(staging, path)
+            log.info("tv_link_secret_generated", path=str(path))
+        except FileExistsError:
+            pass
+        finally:
+            staging.unlink()
+    return path.read_text().strip()
+
+
+def mint(key: bytes, *, session_id: uuid.UUID, ttl_seconds: int) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": str(session_id),
+        "scope": SCOPE,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def verify(key: bytes, token: str, *, session_id: uuid.UUID, leeway: int) -> None:
+    """Accept only an unexpired TV token for this very party; raise a 401 error otherwise."""
+    if not token:
+        raise errors.TokenMissing("A TV link token is required (?token=...).")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise TvLinkInvalid()
+    try:
+        if jwt.get_unverified_header(token).get("alg") != "HS256":
+            raise TvLinkInvalid()
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=["HS256"],
+            audience=AUDIENCE,
+            leeway=leeway,
+            options={"require": ["exp", "iat", "sub", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TvLinkExpired() from exc
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise TvLinkInvalid() from exc
+    if claims.get("scope") != SCOPE:
+        raise TvLinkInvalid()
+    if str(claims.get("sub", "")).lower() != str(session_id):
+        raise TvLinkInvalid("This TV link is for another party.")
