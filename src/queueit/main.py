@@ -8,23 +8,33 @@ from contextlib import asynccontextmanager
 
 import httpx
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
 
 from queueit import __version__
 from queueit.auth.router import router as auth_router
+from queueit.catalog.router import router as catalog_router
+from queueit.catalog.service import build_catalog
+from queueit.core import metrics, sentry, tasks
 from queueit.core.db import create_engine, create_sessionmaker
 from queueit.core.errors import install_error_handlers
 from queueit.core.logging import configure_logging
 from queueit.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from queueit.core.ratelimit import RateLimiter, limit
 from queueit.core.security import build_verifier
 from queueit.core.settings import Environment, Settings
 from queueit.core.state import AppState
+from queueit.health import bench as bench_routes
+from queueit.health import exposition
 from queueit.health.router import router as health_router
 from queueit.queue.router import router as songs_router
 from queueit.realtime import setup as realtime_setup
+from queueit.realtime.router import router as realtime_router
 from queueit.sessions.router import router as sessions_router
 from queueit.users.router import router as users_router
+from queueit.web.api import api_router as web_api_router
+from queueit.web.router import router as web_router
 
 log = structlog.get_logger(__name__)
 
@@ -58,12 +68,23 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             http=http,
             verifier=build_verifier(settings, http),
         )
+        if settings.redis_url:
+            state.redis = Redis.from_url(
+                settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+            )
+        if settings.rate_limit_enabled:
+            state.limiter = RateLimiter(settings)
+        state.catalog = await build_catalog(settings, http, state.redis)
         app.state.ctx = state
         stop = asyncio.Event()
         background: list[asyncio.Task[None]] = []
         if state.verifier.jwks is not None:
             background.append(asyncio.create_task(state.verifier.jwks.warm_up(stop)))
         await realtime_setup.start(state)
+        metrics.POOL.track(engine)
+        metrics_server = await exposition.start_server(state)
+        runner = tasks.TaskRunner(state, tasks.default_tasks(state))
+        runner.start()
         log.info(
             "startup_complete",
             environment=settings.environment.value,
@@ -74,12 +95,23 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             yield
         finally:
             stop.set()
+            await runner.stop()
+            if metrics_server is not None:
+                await metrics_server.stop()
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await realtime_setup.stop(state)
+            if state.limiter is not None:
+                await state.limiter.aclose()
+            if state.catalog is not None:
+                await state.catalog.aclose()
             await http.aclose()
+            if state.redis is not None:
+                await state.redis.aclose()
             await engine.dispose()
+            metrics.POOL.untrack(engine)
+            sentry.flush()
             log.info("shutdown_complete")
 
     return lifespan
@@ -88,6 +120,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings)
+    sentry.init_sentry(settings)
     app = FastAPI(
         title="QueueIT server",
         version=__version__,
@@ -95,13 +128,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan(settings),
     )
     install_error_handlers(app)
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(limit("default"))])
     api.include_router(auth_router)
     api.include_router(users_router)
     api.include_router(sessions_router)
     api.include_router(songs_router)
+    api.include_router(catalog_router)
+    api.include_router(web_api_router)
     app.include_router(health_router)
+    app.include_router(web_router)
     app.include_router(api)
+    app.include_router(realtime_router, prefix="/api/v1")  # WebSocket: no HTTP-only deps
+    bench_routes.install(app, settings)  # BENCH_ENDPOINTS only; refused in production
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.allowed_origins:

@@ -72,12 +72,51 @@ class Settings(BaseSettings):
     max_queue_length: int = 1000
     max_songs_per_guest: int = 50
 
+    # Realtime WebSocket (docs/REALTIME.md).
+    realtime_auth_timeout_seconds: float = 5.0
+    realtime_buffer_size: int = 256
+    realtime_max_message_bytes: int = 4096
+    realtime_rate_limit_messages: int = 20
+    realtime_rate_limit_seconds: float = 10.0
+    realtime_close_timeout_seconds: float = 5.0
+    realtime_presence_interval_seconds: float = 0.0
+    realtime_redis_channel: str = "queueit:events"
+    realtime_redis_timeout_seconds: float = 1.0
+    realtime_ping_interval_seconds: float = 20.0
+    realtime_ping_timeout_seconds: float = 20.0
+
+    # Operations (docs/OPERATIONS.md): 0 serves /metrics on the API port; a port number serves
+    # it there instead (on METRICS_HOST, default HOST) and the API port answers 404.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = ""
+    # Idle-session expiry runs this often in every instance (one at a time); 0 turns it off.
+    session_sweep_seconds: float = Field(default=300.0, ge=0)
+
+    # Benchmarks only (bench/README.md): mounts GET /bench/current, a bare copy of
+    # GET /api/v1/sessions/current served from memory. Refused in production.
+    bench_endpoints: bool = False
+
+    # Web pages (docs/WEB.md): the origin guests reach the server at, used in join links and
+    # QR codes (empty: derived from each request); the lifetime of a host's TV link.
+    public_base_url: str = Field(default="", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$")
+    tv_link_ttl_seconds: int = Field(default=12 * 3600, ge=60, le=30 * 24 * 3600)
+
+    # Row-level security (docs/RLS.md): each request's transaction runs as queueit_user with the
+    # caller's claims, system tasks as queueit_system (SET LOCAL ROLE). Unset: on for PostgreSQL.
+    # Turn off for a login role that cannot SET ROLE; the policies then see the login role.
+    database_rls: bool | None = None
+
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("database_rls", "log_json", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # `DATABASE_RLS=` as ENV.example writes it
 
     @cached_property
     def effective_database_url(self) -> str:
@@ -88,6 +127,13 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def rls_enabled(self) -> bool:
+        """Whether units of work switch to the row-level security roles (never on SQLite)."""
+        if self.is_sqlite:
+            return False
+        return True if self.database_rls is None else self.database_rls
 
     @property
     def auth_mode(self) -> Literal["supabase", "local"]:
@@ -112,6 +158,8 @@ class Settings(BaseSettings):
             problems.append(
                 "ALLOWED_ORIGINS must not be '*' in production (credentials are allowed)"
             )
+        if self.bench_endpoints:
+            problems.append("BENCH_ENDPOINTS is for benchmarks only; unset it in production")
         if self.is_sqlite and not self.allow_sqlite_in_production:
             problems.append(
                 "DATABASE_URL points at SQLite; set ALLOW_SQLITE_IN_PRODUCTION=true to accept it"
