@@ -505,9 +505,7 @@ async def test_a_unit_of_work_keeps_its_caller_across_transactions(pg_schema: bo
     user_id = uuid.uuid4()
     try:
         async with open_uow(state) as uow:
-            role, uid, login = (await uow.session.execute(WHO)).one()
-            assert (role, uid) == (login, None)  # no caller named yet: the login role
-            await uow.act_as_nobody()  # mid-transaction: applies at once
+            # No caller named yet: a request starts as nobody (every policy denies).
             assert await _who(uow) == ("queueit_user", None)
             await uow.act_as(user_id)
             assert await _who(uow) == ("queueit_user", str(user_id))
