@@ -21,8 +21,9 @@ API = "/api/v1"
 
 
 @asynccontextmanager
-async def _instance(database_url: str, data_dir: Path, **overrides: Any
-                    ) -> AsyncIterator[httpx.AsyncClient]:
+async def _instance(
+    database_url: str, data_dir: Path, **overrides: Any
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(database_url, data_dir, rate_limit_enabled=True, **overrides)
     app = create_app(settings)
     async with LifespanManager(app):
@@ -58,8 +59,7 @@ async def test_votes_are_limited_per_user(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_enabled": True}])
 async def test_unauthenticated_calls_are_limited_per_ip(client: httpx.AsyncClient) -> None:
-    statuses = [(await client.post(f"{API}/auth/anonymous", json={})).status_code
-                for _ in range(3)]
+    statuses = [(await client.post(f"{API}/auth/anonymous", json={})).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
     # Bad tokens are limited by IP too, and still answered 401 while under the limit.
     bad = await client.get(f"{API}/users/me", headers=auth("not-a-token"))
@@ -71,38 +71,54 @@ async def test_join_attempts_are_limited_per_ip(client: httpx.AsyncClient) -> No
     # Guessing codes with many fresh accounts from one address still hits the IP limit.
     statuses = []
     for _ in range(12):
-        response = await client.post(f"{API}/sessions/join", json={"join_code": "GUESS"},
-                                     headers=auth(token_for(is_anonymous=True)))
+        response = await client.post(
+            f"{API}/sessions/join",
+            json={"join_code": "GUESS"},
+            headers=auth(token_for(is_anonymous=True)),
+        )
         statuses.append(response.status_code)
     assert statuses[:10] == [404] * 10
     assert statuses[10:] == [429, 429]
 
 
-async def test_two_instances_share_one_limit_through_redis(database_url: str, tmp_path: Path,
-                                                           redis_url: str) -> None:
+async def test_two_instances_share_one_limit_through_redis(
+    database_url: str, tmp_path: Path, redis_url: str
+) -> None:
     headers = auth(token_for(uuid.uuid4()))
-    async with _instance(database_url, tmp_path / "a", redis_url=redis_url) as a, \
-            _instance(database_url, tmp_path / "b", redis_url=redis_url) as b:
-        statuses = [(await (a if n % 2 else b).post(
-            f"{API}/sessions/join", json={"join_code": "NOPE"}, headers=headers)).status_code
-            for n in range(6)]
+    async with (
+        _instance(database_url, tmp_path / "a", redis_url=redis_url) as a,
+        _instance(database_url, tmp_path / "b", redis_url=redis_url) as b,
+    ):
+        statuses = [
+            (
+                await (a if n % 2 else b).post(
+                    f"{API}/sessions/join", json={"join_code": "NOPE"}, headers=headers
+                )
+            ).status_code
+            for n in range(6)
+        ]
     assert statuses == [404] * 5 + [429]
 
 
-async def test_without_redis_each_instance_counts_alone(database_url: str,
-                                                        tmp_path: Path) -> None:
+async def test_without_redis_each_instance_counts_alone(database_url: str, tmp_path: Path) -> None:
     headers = auth(token_for(uuid.uuid4()))
-    async with _instance(database_url, tmp_path / "a") as a, \
-            _instance(database_url, tmp_path / "b") as b:
-        statuses = [(await (a if n % 2 else b).post(
-            f"{API}/sessions/join", json={"join_code": "NOPE"}, headers=headers)).status_code
-            for n in range(6)]
+    async with (
+        _instance(database_url, tmp_path / "a") as a,
+        _instance(database_url, tmp_path / "b") as b,
+    ):
+        statuses = [
+            (
+                await (a if n % 2 else b).post(
+                    f"{API}/sessions/join", json={"join_code": "NOPE"}, headers=headers
+                )
+            ).status_code
+            for n in range(6)
+        ]
     assert 429 not in statuses  # 3 per instance: documented reason to configure REDIS_URL
 
 
 async def test_disabled_limits_never_refuse(client: httpx.AsyncClient) -> None:
-    statuses = {(await client.post(f"{API}/auth/anonymous", json={})).status_code
-                for _ in range(5)}
+    statuses = {(await client.post(f"{API}/auth/anonymous", json={})).status_code for _ in range(5)}
     assert statuses == {200}
 
 
