@@ -178,3 +178,19 @@ async def test_adding_requires_a_party(client: httpx.AsyncClient) -> None:
     loner = await make_user(client, anonymous=True)
     response = await client.post(f"{API}/songs/add", json=track(1), headers=loner)
     assert (response.status_code, response.json()["code"]) == (404, "no_active_session")
+
+
+async def test_one_party_cannot_rename_a_track_other_parties_queued(
+    client: httpx.AsyncClient,
+) -> None:
+    host, _, _ = await _party(client)
+    await client.post(f"{API}/songs/add", json=track(1), headers=host)
+    original = (await client.post(f"{API}/songs/add", json=track(2), headers=host)).json()
+    other = await make_host(client)
+    await client.post(f"{API}/sessions/create", json={"join_code": "OTHER"}, headers=other)
+    await client.post(
+        f"{API}/songs/add", json=track(2, name="Renamed by someone else"), headers=other
+    )
+    mine = (await client.get(f"{API}/sessions/current", headers=host)).json()
+    assert mine["queue"][0]["id"] == original["id"]
+    assert mine["queue"][0]["song"]["name"] == "Song 2"

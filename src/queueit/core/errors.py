@@ -174,8 +174,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def render_unexpected(request: Request, exc: Exception) -> JSONResponse:
     from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    if isinstance(exc, OperationalError | DBAPIError | OSError | TimeoutError) and _is_db_down(exc):
+    down = OperationalError | DBAPIError | PoolTimeout | OSError | TimeoutError
+    if isinstance(exc, down) and _is_db_down(exc):
         log.warning("database_unavailable", error=type(exc).__name__)
         err = DatabaseUnavailable()
         return envelope(request, err.status_code, err.code, err.detail, {"Retry-After": "2"})
@@ -183,11 +185,23 @@ async def render_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return envelope(request, 500, "internal_error", "Something went wrong on our side.")
 
 
+# SQLSTATEs of a database that cannot serve right now: connection exceptions (class 08),
+# shutting down or starting up (57P01-57P03), too many connections (53300).
+_DB_DOWN_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
 def _is_db_down(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError
 
     if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or "connect" in str(exc.orig).lower()
+        sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+        return (
+            bool(exc.connection_invalidated)
+            or sqlstate.startswith(_DB_DOWN_SQLSTATES)
+            or "connect" in str(exc.orig).lower()
+        )
+    # A pool timeout (every connection busy for DATABASE_TIMEOUT_SECONDS), a socket error or
+    # a timeout: the database cannot serve this request now.
     return True
 
 

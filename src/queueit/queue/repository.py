@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, false, func, select, true, update
+from sqlalchemy import Row, and_, bindparam, case, delete, false, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Bundle, aliased
 
 from queueit.catalog.models import Song
 from queueit.catalog.schemas import Track
@@ -20,12 +21,17 @@ from queueit.queue.models import QueuedSong, SongStatus, Vote
 from queueit.users.models import User
 
 AddedBy = aliased(User, name="added_by")
-SongRow = Row[QueuedSong, Song, User | None]
+# (queued song, song, adder) as plain column bundles, not ORM entities: building identity-mapped
+# instances for a 100-song page cost more CPU than the rest of GET /sessions/current together
+# (docs/BENCHMARKS.md). The adder's columns are all None when the account was deleted.
+SongRow = Row[Any, Any, Any]
 
 
+@functools.cache
 def play_order() -> tuple[Any, ...]:
     """Vote total desc; within a total, songs that fell into it first (most recent fall
-    first), then songs that rose into it or were added (oldest first); then added_at, id."""
+    first), then songs that rose into it or were added (oldest first); then added_at, id.
+    Built once: the expressions are immutable and constructing them costs CPU per request."""
     loser_at = case((QueuedSong.entered_tier_by_gain == false(), QueuedSong.last_entered_tier_at))
     gainer_at = case((QueuedSong.entered_tier_by_gain == true(), QueuedSong.last_entered_tier_at))
     return (
@@ -43,7 +49,9 @@ def _insert(db: AsyncSession) -> Any:
 
 
 async def upsert_song(db: AsyncSession, track: Track) -> uuid.UUID:
-    """The catalog row for a track (source + provider id), refreshed with the latest metadata."""
+    """The catalog row for a track (source + provider id). The first stored metadata is kept:
+    the songs table is shared by every party, so one guest's request must not rename a track
+    that other parties have queued."""
     values = {
         "source": track.source,
         "provider_id": track.id,
@@ -55,15 +63,53 @@ async def upsert_song(db: AsyncSession, track: Track) -> uuid.UUID:
         "image_url": track.image_url,
         "explicit": track.explicit,
     }
-    statement = _insert(db)(Song).values(id=uuid.uuid4(), created_at=utcnow(), **values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["source", "provider_id"], set_=values
-    ).returning(Song.id)
-    song_id: uuid.UUID = (await db.execute(statement)).scalar_one()
+    statement = (
+        _insert(db)(Song)
+        .values(id=uuid.uuid4(), created_at=utcnow(), **values)
+        .on_conflict_do_nothing(index_elements=["source", "provider_id"])
+        .returning(Song.id)
+    )
+    inserted: uuid.UUID | None = (await db.execute(statement)).scalar_one_or_none()
+    if inserted is not None:
+        return inserted
+    existing = select(Song.id).where(Song.source == track.source, Song.provider_id == track.id)
+    song_id: uuid.UUID = (await db.execute(existing)).scalar_one()
     return song_id
 
 
-_ROW = (QueuedSong, Song, AddedBy)
+_ROW: tuple[Bundle[Any], ...] = (
+    Bundle(
+        "queued",
+        QueuedSong.id,
+        QueuedSong.session_id,
+        QueuedSong.status,
+        QueuedSong.added_at,
+        QueuedSong.votes,
+        QueuedSong.last_entered_tier_at,
+        QueuedSong.entered_tier_by_gain,
+    ),
+    Bundle(
+        "song",
+        Song.provider_id,
+        Song.isrc,
+        Song.name,
+        Song.artists,
+        Song.album,
+        Song.duration_ms,
+        Song.image_url,
+        Song.source,
+        Song.explicit,
+    ),
+    Bundle(
+        "added_by",
+        AddedBy.id,
+        AddedBy.username,
+        AddedBy.display_name,
+        AddedBy.music_provider,
+        AddedBy.storefront,
+        AddedBy.is_anonymous,
+    ),
+)
 
 
 def _rows_query() -> Any:
@@ -71,21 +117,36 @@ def _rows_query() -> Any:
         select(*_ROW)
         .join(Song, Song.id == QueuedSong.song_id)
         .outerjoin(AddedBy, AddedBy.id == QueuedSong.added_by_id)
-        .execution_options(populate_existing=True)
     )
+
+
+def _queue_page_query() -> Any:
+    # The page is picked from queued_songs alone, then joined: joining first would join every
+    # queued song before the sort (O(queue) joins for a 100-song page).
+    page = (
+        select(QueuedSong.id)
+        .where(
+            QueuedSong.session_id == bindparam("session_id"),
+            QueuedSong.status == SongStatus.queued,
+        )
+        .order_by(*play_order())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+        .subquery()
+    )
+    return _rows_query().join(page, page.c.id == QueuedSong.id).order_by(*play_order())
+
+
+# The hot read statements are built once, with bind parameters (docs/BENCHMARKS.md).
+_QUEUE_PAGE = _queue_page_query()
+_SONG_ROW = _rows_query().where(QueuedSong.id == bindparam("queued_song_id"))
 
 
 async def queue_page(
     db: AsyncSession, session_id: uuid.UUID, *, limit: int, offset: int
 ) -> Sequence[SongRow]:
-    query = (
-        _rows_query()
-        .where(QueuedSong.session_id == session_id, QueuedSong.status == SongStatus.queued)
-        .order_by(*play_order())
-        .limit(limit)
-        .offset(offset)
-    )
-    return (await db.execute(query)).all()
+    params = {"session_id": session_id, "limit": limit, "offset": offset}
+    return (await db.execute(_QUEUE_PAGE, params)).all()
 
 
 async def queue_total(db: AsyncSession, session_id: uuid.UUID) -> int:
@@ -114,8 +175,7 @@ async def history_page(
 
 
 async def song_row(db: AsyncSession, queued_song_id: uuid.UUID) -> SongRow | None:
-    query = _rows_query().where(QueuedSong.id == queued_song_id)
-    return (await db.execute(query)).first()
+    return (await db.execute(_SONG_ROW, {"queued_song_id": queued_song_id})).first()
 
 
 async def lock_in_session(
@@ -207,17 +267,20 @@ async def has_votes_from_others(
     return (await db.execute(query)).first() is not None
 
 
-async def my_votes(db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, int]:
-    query = (
-        select(Vote.queued_song_id, Vote.value)
-        .join(QueuedSong, QueuedSong.id == Vote.queued_song_id)
-        .where(
-            Vote.user_id == user_id,
-            QueuedSong.session_id == session_id,
-            QueuedSong.status == SongStatus.queued,
-        )
+_MY_VOTES = (
+    select(Vote.queued_song_id, Vote.value)
+    .join(QueuedSong, QueuedSong.id == Vote.queued_song_id)
+    .where(
+        Vote.user_id == bindparam("user_id"),
+        QueuedSong.session_id == bindparam("session_id"),
+        QueuedSong.status == SongStatus.queued,
     )
-    return {str(song_id): int(value) for song_id, value in (await db.execute(query)).all()}
+)
+
+
+async def my_votes(db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, int]:
+    rows = (await db.execute(_MY_VOTES, {"user_id": user_id, "session_id": session_id})).all()
+    return {str(song_id): int(value) for song_id, value in rows}
 
 
 async def user_votes_in_queue(

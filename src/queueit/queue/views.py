@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import cast
+from typing import Any, cast
 
 from queueit.catalog.models import Song
 from queueit.catalog.schemas import Source, Track
@@ -23,7 +23,7 @@ DELETED_USER = UserOut(
 )
 
 
-def track_of(song: Song) -> Track:
+def track_of(song: Song | Any) -> Track:
     return Track.model_construct(
         id=song.provider_id,
         isrc=song.isrc,
@@ -37,19 +37,41 @@ def track_of(song: Song) -> Track:
     )
 
 
-def user_of(user: User | None) -> UserOut:
-    return UserOut.model_validate(user) if user is not None else DELETED_USER
+def user_of(user: User | Any | None) -> UserOut:
+    """The API shape of a user (a model or a row of its columns); None or an all-None outer
+    join row is a deleted account."""
+    if user is None or user.id is None:
+        return DELETED_USER
+    return UserOut.model_validate(user)
+
+
+def _user_fields(user: Any) -> dict[str, Any] | UserOut:
+    if user is None or user.id is None:
+        return DELETED_USER
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "music_provider": user.music_provider,
+        "storefront": user.storefront,
+        "is_anonymous": user.is_anonymous,
+    }
 
 
 def queued_song_out(row: SongRow) -> QueuedSongOut:
+    """One validation call from plain values (pydantic's compiled validator is quicker than
+    building the nested models in Python; GET /sessions/current builds 100 of these). The
+    stored track is taken as it is, as before."""
     queued, song, added_by = row[0], row[1], row[2]
-    return QueuedSongOut(
-        id=queued.id,
-        status=queued.status,
-        added_at=queued.added_at,
-        votes=queued.votes,
-        song=track_of(song),
-        added_by=user_of(added_by),
-        last_entered_tier_at=queued.last_entered_tier_at,
-        entered_tier_by_gain=queued.entered_tier_by_gain,
+    return QueuedSongOut.model_validate(
+        {
+            "id": queued.id,
+            "status": queued.status,
+            "added_at": queued.added_at,
+            "votes": queued.votes,
+            "song": track_of(song),
+            "added_by": _user_fields(added_by),
+            "last_entered_tier_at": queued.last_entered_tier_at,
+            "entered_tier_by_gain": queued.entered_tier_by_gain,
+        }
     )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from queueit.core.db import utcnow
+from queueit.core.db import UTCDateTime, utcnow
+from queueit.queue.models import QueuedSong, SongStatus
 from queueit.sessions.models import Session, SkipRequest
 from queueit.users.models import User
 
@@ -71,6 +74,60 @@ async def participant_count(db: AsyncSession, session: Session, *, cutoff: datet
         query = query.where(User.id != session.host_id)
     members = int((await db.execute(query)).scalar_one())
     return members + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    queue_total: int
+    participant_count: int
+    skip_request_count: int
+    user_requested_skip: bool
+
+
+def _counts_query(*, has_host: bool) -> Any:
+    queued = select(func.count()).where(
+        QueuedSong.session_id == bindparam("session_id"), QueuedSong.status == SongStatus.queued
+    )
+    members = select(func.count()).where(
+        User.current_session_id == bindparam("session_id"),
+        User.last_active_at >= bindparam("cutoff", type_=UTCDateTime()),
+    )
+    if has_host:
+        members = members.where(User.id != bindparam("host_id"))
+    skips = select(func.count()).where(SkipRequest.queued_song_id == bindparam("current_song_id"))
+    mine = skips.where(SkipRequest.user_id == bindparam("user_id"))
+    return select(
+        queued.scalar_subquery(),
+        members.scalar_subquery(),
+        skips.scalar_subquery(),
+        mine.scalar_subquery(),
+    )
+
+
+# Built once (constructing statements costs CPU per request): with and without a host.
+_COUNTS = {True: _counts_query(has_host=True), False: _counts_query(has_host=False)}
+
+
+async def counts(
+    db: AsyncSession, session: Session, user_id: uuid.UUID, *, cutoff: datetime
+) -> Counts:
+    """What `queue_total`, `participant_count` and `skip_state` answer, in one statement
+    (GET /sessions/current is dominated by round trips to the database)."""
+    params = {
+        "session_id": session.id,
+        "cutoff": cutoff,
+        "host_id": session.host_id,
+        "current_song_id": session.current_song_id,
+        "user_id": user_id,
+    }
+    row = (await db.execute(_COUNTS[session.host_id is not None], params)).one()
+    with_skips = session.current_song_id is not None
+    return Counts(
+        queue_total=int(row[0]),
+        participant_count=int(row[1]) + 1,  # the host always counts
+        skip_request_count=int(row[2]) if with_skips else 0,
+        user_requested_skip=bool(row[3]) if with_skips else False,
+    )
 
 
 async def skip_state(db: AsyncSession, session: Session, user_id: uuid.UUID) -> tuple[int, bool]:

@@ -59,17 +59,17 @@ async def snapshot(
         row = await queue_repository.song_row(db, session.current_song_id)
         current = queued_song_out(row) if row is not None else None
     rows = await queue_repository.queue_page(db, session.id, limit=queue_limit, offset=queue_offset)
-    skip_count, requested = await repository.skip_state(db, session, user_id)
     cutoff = utcnow() - timedelta(seconds=uow.presence_ttl_seconds)
+    counts = await repository.counts(db, session, user_id, cutoff=cutoff)
     return CurrentSessionOut(
         session=_base(session, host),
         current_song=current,
         queue=[queued_song_out(row) for row in rows],
-        queue_total=await queue_repository.queue_total(db, session.id),
+        queue_total=counts.queue_total,
         my_votes=await queue_repository.my_votes(db, session.id, user_id),
-        skip_request_count=skip_count,
-        participant_count=await repository.participant_count(db, session, cutoff=cutoff),
-        user_requested_skip=requested,
+        skip_request_count=counts.skip_request_count,
+        participant_count=counts.participant_count,
+        user_requested_skip=counts.user_requested_skip,
         last_skip_was_crowdsourced=session.last_skip_was_crowdsourced,
     )
 
