@@ -1,0 +1,161 @@
+"""`make bench` (`python -m bench.run`): every scenario against a real `queueit serve` on
+PostgreSQL (Redis where a scenario needs it), a table on stdout and the figures as JSON in
+bench/results/. Loopback only; every scenario is bounded in time. See bench/README.md.
+
+    python -m bench.run                         # all scenarios, 1 worker
+    python -m bench.run --workers 2             # the same with `queueit serve --workers 2`
+    python -m bench.run --only ceiling votes    # some scenarios
+    python -m bench.run --quick                 # short runs (a smoke test, not figures)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.common import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    EXTRA_SETTINGS,
+    RESULTS_DIR,
+    machine,
+    reset_database,
+)
+from bench.context import Context, Row, ScenarioResult
+
+SCENARIOS = {
+    "ceiling": "bench.scenarios.ceiling",
+    "votes": "bench.scenarios.votes",
+    "scaling": "bench.scenarios.scaling",
+    "fanout": "bench.scenarios.fanout",
+    "catalog": "bench.scenarios.catalog",
+}
+
+
+def table(rows: list[Row]) -> str:
+    header = ("scenario", "metric", "measured", "target", "met")
+    lines = [
+        header,
+        *[
+            (
+                r.scenario,
+                r.metric,
+                r.measured,
+                r.target,
+                "" if r.ok is None else ("yes" if r.ok else "NO"),
+            )
+            for r in rows
+        ],
+    ]
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    out = []
+    for n, line in enumerate(lines):
+        out.append("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def raise_open_files_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), help="scenarios to run")
+    parser.add_argument("--workers", type=int, default=1, help="queueit serve --workers")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per timed run")
+    parser.add_argument("--quick", action="store_true", help="short runs: a smoke test")
+    parser.add_argument(
+        "--python-loadgen", action="store_true", help="use the Python load generator, not wrk"
+    )
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra setting for every server, e.g. --set DATABASE_RLS=false",
+    )
+    args = parser.parse_args(argv)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        EXTRA_SETTINGS[key.strip().lower()] = value
+
+    raise_open_files_limit()
+    ctx = Context(
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        duration=args.duration,
+        workers=args.workers,
+        quick=args.quick,
+        python_loadgen=args.python_loadgen,
+    )
+    asyncio.run(reset_database(ctx.database_url))
+    started = datetime.now(UTC)
+    results: dict[str, Any] = {
+        "started_at": started.isoformat(),
+        "command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": machine(),
+        "database_url": ctx.database_url,
+        "workers": ctx.workers,
+        "extra_settings": dict(EXTRA_SETTINGS),
+        "scenarios": {},
+    }
+    rows: list[Row] = []
+    failed = False
+    for name in args.only or list(SCENARIOS):
+        print(f"== {name} ...", file=sys.stderr, flush=True)
+        began = time.monotonic()
+        try:
+            module = importlib.import_module(SCENARIOS[name])
+            outcome: ScenarioResult = module.run(ctx)
+        except Exception as exc:
+            failed = True
+            traceback.print_exc()
+            results["scenarios"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+            rows.append(Row(name, "error", f"{type(exc).__name__}: {exc}"[:80], ok=False))
+            continue
+        outcome.details["elapsed_seconds"] = round(time.monotonic() - began, 1)
+        results["scenarios"][name] = {
+            "rows": [r.as_dict() for r in outcome.rows],
+            "details": outcome.details,
+        }
+        rows.extend(outcome.rows)
+        print(table(outcome.rows), file=sys.stderr, flush=True)
+    results["notes"] = ctx.notes
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"bench-{stamp}-w{ctx.workers}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(table(rows))
+    for note in ctx.notes:
+        print(f"note: {note}")
+    print(f"\nresults: {path}")
+    if args.keep:
+        print(f"work directory (server logs): {ctx.workdir}")
+    else:
+        shutil.rmtree(ctx.workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

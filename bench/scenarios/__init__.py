@@ -1,0 +1,1 @@
+"""The benchmark scenarios; each has `run(ctx) -> ScenarioResult`."""

@@ -1,0 +1,226 @@
+"""Scenario 3, queue-size scaling: GET /api/v1/sessions/current (default page: 100 songs) and
+a vote, in parties whose queues hold 10, 100, 1,000 and 5,000 songs (seeded straight into the
+database; the queue cap only limits adds). Latency comes from the real server; the number of
+SQL statements per request is counted in-process, on the same database, with SQLAlchemy
+event hooks (statements, plus the transactions and pool pre-pings around them)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench import loadgen
+from bench.common import (
+    Server,
+    asyncpg_dsn,
+    base_settings,
+    bearer,
+    busy_warning,
+    latency_summary,
+    token,
+    truncate,
+)
+from bench.context import Context, Row, ScenarioResult
+from bench.seed import Party, analyze, seed_party
+
+SIZES = (10, 100, 1000, 5000)
+PAGE = 100  # the default queue_limit of GET /sessions/current
+MEMBERS = 10
+VOTES_PER_MEMBER = 10
+
+
+async def seed(ctx: Context, sizes: tuple[int, ...]) -> dict[int, Party]:
+    await truncate(ctx.database_url)
+    conn = await asyncpg.connect(asyncpg_dsn(ctx.database_url))
+    try:
+        parties = {
+            size: await seed_party(
+                conn,
+                queued=size,
+                members=MEMBERS,
+                votes_per_member=VOTES_PER_MEMBER,
+                seed=size,
+                tag=f"scale-{size}",
+            )
+            for size in sizes
+        }
+        await analyze(conn)
+    finally:
+        await conn.close()
+    return parties
+
+
+def _vote_requests(party: Party, count: int) -> list[loadgen.Request]:
+    """A member flipping their vote on songs in the middle of the queue (+1, -1, +1, ...);
+    each is a real change."""
+    member = party.member_ids[-1]
+    middle = len(party.queued_ids) // 2
+    songs = party.queued_ids[max(0, middle - 5) : middle + 5]
+    headers = bearer(token(member))
+    requests = []
+    for n in range(count):
+        song = songs[(n // 2) % len(songs)]
+        value = 1 if n % 2 == 0 else -1
+        body = json.dumps({"vote_value": value}).encode()
+        requests.append(loadgen.Request("POST", f"/api/v1/songs/{song}/vote", headers, body))
+    return requests
+
+
+def _latency(server: Server, requests: list[loadgen.Request], warmup: int) -> dict[str, Any]:
+    """Requests one at a time on one keep-alive connection (latency, not throughput)."""
+    queue = iter(requests)
+    result = loadgen.run(
+        loadgen.closed_loop(
+            server.base_url, connections=1, next_request=lambda _w: next(queue, None)
+        )
+    )
+    statuses = {str(k): v for k, v in result.statuses.items()}
+    return {**latency_summary(result.latencies_ms[warmup:]), "statuses": statuses}
+
+
+async def count_statements(ctx: Context, parties: dict[int, Party]) -> dict[int, dict[str, Any]]:
+    """SQL per request, in-process against the same database."""
+    from sqlalchemy import event
+
+    from queueit.core.settings import Settings
+    from queueit.main import create_app
+
+    settings = Settings(_env_file=None, **base_settings(ctx.database_url, ctx.data_dir("count")))
+    app = create_app(settings)
+    counts: dict[int, dict[str, Any]] = {}
+    async with app.router.lifespan_context(app):
+        engine = app.state.ctx.engine.sync_engine
+        seen: dict[str, int] = {"statements": 0, "transactions": 0, "checkouts": 0}
+
+        def on_execute(*_args: Any) -> None:
+            seen["statements"] += 1
+
+        def on_begin(*_args: Any) -> None:
+            seen["transactions"] += 1
+
+        def on_checkout(*_args: Any) -> None:
+            seen["checkouts"] += 1
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+
+            async def measure(
+                method: str, path: str, headers: dict[str, str], bodies: list[Any]
+            ) -> dict[str, int]:
+                """The last request is counted; the ones before warm the caches (and make
+                the counted vote a real change)."""
+                for body in bodies[:-1]:
+                    await http.request(method, path, headers=headers, json=body)
+                event.listen(engine, "before_cursor_execute", on_execute)
+                event.listen(engine, "begin", on_begin)
+                event.listen(engine.pool, "checkout", on_checkout)
+                for key in seen:
+                    seen[key] = 0
+                try:
+                    response = await http.request(method, path, headers=headers, json=bodies[-1])
+                finally:
+                    event.remove(engine, "before_cursor_execute", on_execute)
+                    event.remove(engine, "begin", on_begin)
+                    event.remove(engine.pool, "checkout", on_checkout)
+                response.raise_for_status()
+                return dict(seen)
+
+            for size, party in parties.items():
+                headers = bearer(token(party.member_ids[0]))
+                song = party.queued_ids[len(party.queued_ids) // 2]
+                vote = f"/api/v1/songs/{song}/vote"
+                counts[size] = {
+                    "current": await measure(
+                        "GET", "/api/v1/sessions/current", headers, [None, None]
+                    ),
+                    "vote": await measure(
+                        "POST", vote, headers, [{"vote_value": 1}, {"vote_value": -1}]
+                    ),
+                }
+    return counts
+
+
+def run(ctx: Context) -> ScenarioResult:
+    sizes = SIZES[:3] if ctx.quick else SIZES
+    requests = 60 if ctx.quick else 300
+    warmup = 20
+    parties = asyncio.run(seed(ctx, sizes))
+    data_dir = ctx.data_dir("scaling")
+    details: dict[str, Any] = {"sizes": list(sizes), "page": PAGE, "requests_each": requests}
+    warning = busy_warning()
+    if warning:
+        details["warning"] = warning
+    per_size: dict[int, dict[str, Any]] = {}
+    settings = base_settings(ctx.database_url, data_dir, max_queue_length="10000")
+    with Server(settings, workers=1, workdir=data_dir) as server:
+        for size, party in parties.items():
+            get = loadgen.Request(
+                "GET", "/api/v1/sessions/current", bearer(token(party.member_ids[0]))
+            )
+            body = httpx.get(server.base_url + get.path, headers=get.headers, timeout=10)
+            body.raise_for_status()
+            per_size[size] = {
+                "queue_total": body.json()["queue_total"],
+                "page_items": len(body.json()["queue"]),
+                "response_bytes": len(body.content),
+                "current": _latency(server, [get] * (requests + warmup), warmup),
+                "vote": _latency(server, _vote_requests(party, requests + warmup), warmup),
+            }
+    counts = asyncio.run(count_statements(ctx, parties))
+    for size in sizes:
+        per_size[size]["sql"] = counts[size]
+    details["per_size"] = {str(k): v for k, v in per_size.items()}
+
+    smallest, largest = sizes[0], sizes[-1]
+    rows: list[Row] = []
+    for size in sizes:
+        item = per_size[size]
+        rows.append(
+            Row(
+                "3 scaling",
+                f"queue {size:>5}: GET current p50/p99, vote p50/p99",
+                f"{item['current']['p50_ms']:.1f}/{item['current']['p99_ms']:.1f} ms, "
+                f"{item['vote']['p50_ms']:.1f}/{item['vote']['p99_ms']:.1f} ms",
+            )
+        )
+    full_page = [s for s in sizes if s >= PAGE]
+    if len(full_page) >= 2:
+        growth = (
+            per_size[largest]["current"]["p50_ms"] / per_size[full_page[0]]["current"]["p50_ms"]
+        )
+        rows.append(
+            Row(
+                "3 scaling",
+                f"GET current p50, queue {largest} / queue {full_page[0]} (same page)",
+                f"{growth:.2f}x",
+                "<= 1.5x",
+                growth <= 1.5,
+            )
+        )
+    vote_growth = per_size[largest]["vote"]["p50_ms"] / per_size[smallest]["vote"]["p50_ms"]
+    rows.append(
+        Row(
+            "3 scaling",
+            f"vote p50, queue {largest} / queue {smallest}",
+            f"{vote_growth:.2f}x",
+            "<= 1.5x",
+            vote_growth <= 1.5,
+        )
+    )
+    current_counts = {counts[s]["current"]["statements"] for s in sizes}
+    vote_counts = {counts[s]["vote"]["statements"] for s in sizes}
+    shown = "/".join(map(str, sorted(current_counts))), "/".join(map(str, sorted(vote_counts)))
+    rows.append(
+        Row(
+            "3 scaling",
+            "SQL statements per GET current / vote (all sizes)",
+            f"{shown[0]} / {shown[1]}",
+            "constant",
+            len(current_counts) == 1 and len(vote_counts) == 1,
+        )
+    )
+    return ScenarioResult(rows, details)
