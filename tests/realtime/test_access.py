@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -190,3 +191,23 @@ async def test_connects_are_rate_limited_per_user(
             codes.append("snapshot" if first else await close_code_of(ws))
     assert codes[:5] == ["snapshot"] * 5
     assert codes[5:] == [1008, 1008]
+
+
+async def test_open_sockets_are_counted_in_metrics(
+    server: ThreadServer, http: httpx.AsyncClient
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def gauge() -> float:
+        return REGISTRY.get_sample_value("queueit_ws_connections") or 0.0
+
+    party = await start_party(http)
+    before = gauge()
+    async with await open_ws(server.ws_url(party.session_id), token=bearer(party.guest)) as ws:
+        assert (await recv(ws))["event"] == "session.snapshot"
+        assert gauge() == before + 1
+    for _ in range(200):  # the server unregisters the socket right after the close
+        if gauge() == before:
+            break
+        await asyncio.sleep(0.01)
+    assert gauge() == before

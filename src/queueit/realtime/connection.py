@@ -14,6 +14,7 @@ from collections import deque
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from queueit.core import metrics
 from queueit.core.security import Claims
 from queueit.realtime.protocol import CloseCode, Outgoing
 
@@ -98,6 +99,7 @@ class Connection:
                 user_id=str(self.user_id),
                 buffered=len(self._items),
             )
+            metrics.WS_MESSAGES_DROPPED.labels(reason="client_too_slow").inc()
             self.close(CloseCode.TRY_AGAIN_LATER, "client too slow")
             return
         self._items.append(item)

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from starlette.websockets import WebSocket
 
+from queueit.core import metrics
 from queueit.core.db import DomainEvent
 from queueit.core.security import Claims
 from queueit.core.state import AppState
@@ -88,14 +89,16 @@ class Hub:
         self.set_expiry(conn, claims.expires_at)
         self._sessions.setdefault(session_id, set()).add(conn)
         self._all_closed.clear()
+        metrics.WS_CONNECTIONS.inc()
         return conn
 
     def unregister(self, conn: Connection) -> None:
         if conn.expiry is not None:
             conn.expiry.cancel()
         conns = self._sessions.get(conn.session_id)
-        if conns is not None:
+        if conns is not None and conn in conns:
             conns.discard(conn)
+            metrics.WS_CONNECTIONS.dec()
             if not conns:
                 del self._sessions[conn.session_id]
         if not self._sessions:
