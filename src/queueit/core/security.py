@@ -228,19 +228,22 @@ def local_secret(settings: Settings) -> str:
     """LOCAL_JWT_SECRET, or a secret generated once and kept under DATA_DIR (mode 0600)."""
     if settings.local_jwt_secret:
         return settings.local_jwt_secret
-    path = Path(settings.data_dir) / "local_jwt_secret"
+    return persisted_secret(Path(settings.data_dir) / "local_jwt_secret")
+
+
+def persisted_secret(path: Path) -> str:
+    """A random secret kept in `path`, generated on first use. Written privately under a
+    temporary name, then linked into place: the link fails if another worker got there first,
+    so every worker ends up with the same secret and none ever reads a half-written file."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Written privately under a temporary name, then linked into place: the link fails
-        # if another worker got there first, so every worker ends up with the same secret
-        # and none ever reads a half-written file.
         staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
         fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(secrets.token_urlsafe(48))
         try:
             os.link(staging, path)
-            log.info("local_jwt_secret_generated", path=str(path))
+            log.info("secret_generated", path=str(path))
         except FileExistsError:
             pass
         finally:

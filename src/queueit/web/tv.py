@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +17,7 @@ import jwt
 import structlog
 
 from queueit.core import errors
-from queueit.core.security import MAX_TOKEN_BYTES
+from queueit.core.security import MAX_TOKEN_BYTES, persisted_secret
 from queueit.core.state import AppState
 
 log = structlog.get_logger(__name__)
@@ -56,26 +54,7 @@ def _base_secret(state: AppState) -> str:
         return state.verifier.hs_secret
     if state.settings.local_jwt_secret:
         return state.settings.local_jwt_secret
-    return _persisted_secret(Path(state.settings.data_dir) / _SECRET_FILE)
-
-
-def _persisted_secret(path: Path) -> str:
-    """Like core.security.local_secret: written privately under a temporary name and linked
-    into place, so concurrent workers agree on one secret and never read a partial file."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_urlsafe(48))
-        try:
-            os.link(staging, path)
-            log.info("tv_link_secret_generated", path=str(path))
-        except FileExistsError:
-            pass
-        finally:
-            staging.unlink()
-    return path.read_text().strip()
+    return persisted_secret(Path(state.settings.data_dir) / _SECRET_FILE)
 
 
 def mint(key: bytes, *, session_id: uuid.UUID, ttl_seconds: int) -> str:
