@@ -191,29 +191,6 @@ async def migrate(url: str) -> None:
         await engine.dispose()
 
 
-async def fresh_database(url: str) -> None:
-    """(Re)create `url`'s database with a migrated schema."""
-    dsn = asyncpg_dsn(url)
-    name = dsn.rsplit("/", 1)[1]
-    if name in ("test", "postgres", "template0", "template1"):
-        raise RuntimeError(f"refusing to use the shared database {name!r} for a drill")
-    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
-    try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "DROP SCHEMA IF EXISTS queueit_rls CASCADE; DROP SCHEMA IF EXISTS auth CASCADE;"
-            " DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public"
-        )
-    finally:
-        await conn.close()
-    await migrate(url)
-
-
 # -- voters ---------------------------------------------------------------------------------
 
 

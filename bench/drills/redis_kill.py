@@ -20,8 +20,8 @@ import httpx
 import orjson
 from websockets.asyncio.client import connect
 
-from bench.common import Server, asyncpg_dsn, base_settings, bearer, token
-from bench.drills.infra import RedisProcess, Voters, drill_database_url, fresh_database
+from bench.common import Server, asyncpg_dsn, base_settings, bearer, reset_database, token
+from bench.drills.infra import RedisProcess, Voters, drill_database_url
 from bench.seed import seed_party
 
 LOAD_BEFORE = 3.0
@@ -85,7 +85,7 @@ async def _readyz(base_url: str) -> tuple[int, str]:
 
 async def _drill(redis: RedisProcess, workdir: Path) -> dict[str, Any]:
     url = drill_database_url()
-    await fresh_database(url)
+    await reset_database(url)
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         party = await seed_party(conn, queued=300, members=12, votes_per_member=0, tag="rdrill")

@@ -19,8 +19,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.common import Server, asyncpg_dsn, base_settings, bearer, token
-from bench.drills.infra import Voters, drill_database_url, fresh_database, votes_in_db
+from bench.common import Server, asyncpg_dsn, base_settings, bearer, reset_database, token
+from bench.drills.infra import Voters, drill_database_url, votes_in_db
 from bench.seed import seed_party
 
 LOAD_BEFORE = 3.0
@@ -38,7 +38,7 @@ def _accepts(port: int) -> bool:
 
 async def _drill(workdir: Path) -> dict[str, Any]:
     url = drill_database_url()
-    await fresh_database(url)
+    await reset_database(url)
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         busy = await seed_party(conn, queued=400, members=30, votes_per_member=0, tag="sigbusy")

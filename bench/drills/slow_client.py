@@ -22,8 +22,16 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.common import Server, asyncpg_dsn, base_settings, bearer, latency_summary, token
-from bench.drills.infra import drill_database_url, fresh_database
+from bench.common import (
+    Server,
+    asyncpg_dsn,
+    base_settings,
+    bearer,
+    latency_summary,
+    reset_database,
+    token,
+)
+from bench.drills.infra import drill_database_url
 from bench.seed import seed_party
 
 LISTENERS = 20
@@ -83,7 +91,7 @@ def _server_events(server: Server, user_id: str) -> dict[str, dict[str, Any]]:
 
 async def _drill(workdir: Path) -> dict[str, Any]:
     url = drill_database_url()
-    await fresh_database(url)
+    await reset_database(url)
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         party = await seed_party(
