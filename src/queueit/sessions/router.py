@@ -67,16 +67,8 @@ async def current(
 ) -> CurrentSessionOut:
     """The party you are in: now playing, the queue in play order (paged), your votes, skip
     and participant counts. 404 `no_active_session` when you are in none (or it ended)."""
-    from queueit.sessions.errors import NoActiveSession
-
-    if user.current_session_id is None:
-        raise NoActiveSession()
-    return await service.snapshot(
-        uow,
-        session_id=user.current_session_id,
-        user_id=user.id,
-        queue_limit=queue_limit,
-        queue_offset=queue_offset,
+    return await service.current(
+        uow, actor=user, queue_limit=queue_limit, queue_offset=queue_offset
     )
 
 

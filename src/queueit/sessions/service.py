@@ -74,6 +74,21 @@ async def snapshot(
     )
 
 
+async def current(
+    uow: UnitOfWork, *, actor: User, queue_limit: int, queue_offset: int
+) -> CurrentSessionOut:
+    """The party the caller is in (404 `no_active_session` when none, or it ended)."""
+    if actor.current_session_id is None:
+        raise NoActiveSession()
+    return await snapshot(
+        uow,
+        session_id=actor.current_session_id,
+        user_id=actor.id,
+        queue_limit=queue_limit,
+        queue_offset=queue_offset,
+    )
+
+
 def _base(session: Session, host: User | None) -> SessionBaseOut:
     return SessionBaseOut(
         id=session.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from queueit.core import errors
 from queueit.core.db import UnitOfWork
@@ -57,12 +58,8 @@ async def update_profile(uow: UnitOfWork, *, user: User, changes: UserUpdate) ->
         user.storefront = changes.storefront
     try:
         await uow.session.flush()
-    except Exception as exc:  # the unique index settles a race between two renames
-        from sqlalchemy.exc import IntegrityError
-
-        if isinstance(exc, IntegrityError):
-            raise UsernameTaken() from exc
-        raise
+    except IntegrityError as exc:  # the unique index settles a race between two renames
+        raise UsernameTaken() from exc
     return user
 
 
