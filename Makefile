@@ -21,10 +21,11 @@ run: $(STAMP)
 	$(BIN)/queueit serve
 
 ## make test: the whole suite (PostgreSQL and Redis tests skip when unreachable, unless
-## QUEUEIT_REQUIRE_SERVICES=1), with line coverage of src/
+## QUEUEIT_REQUIRE_SERVICES=1) on one worker per core, with line coverage of src/
+TEST_WORKERS ?= auto
 test: $(STAMP)
 	rm -f .coverage .coverage.*
-	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage run -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report --fail-under=$${COVERAGE_MIN:-0}
 

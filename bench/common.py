@@ -21,7 +21,7 @@ import httpx
 
 SECRET = "bench-local-secret-" + "q" * 32
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/queueit_perf"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -277,6 +277,12 @@ def asyncpg_dsn(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1]
 
 
+# pg_advisory_lock key (in the `postgres` database) held by whoever creates, migrates or drops
+# a QueueIT schema on a shared server: migrations create cluster-wide roles (row-level
+# security), so the benchmarks, the drills and the test workers take turns ("QMIG").
+MIGRATION_LOCK_KEY = 0x514D_4947
+
+
 async def reset_database(url: str) -> None:
     """Create the benchmark database if needed, then give it a fresh, migrated schema."""
     import asyncpg
@@ -291,24 +297,25 @@ async def reset_database(url: str) -> None:
         raise SystemExit(f"refusing to benchmark in the shared database {name!r}")
     admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
     try:
+        await admin.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             await admin.execute(f'CREATE DATABASE "{name}"')
+        conn = await asyncpg.connect(dsn)
+        try:
+            # Our own database: every schema the migrations make goes (row-level security's).
+            await conn.execute(
+                "DROP SCHEMA IF EXISTS queueit_rls CASCADE; DROP SCHEMA IF EXISTS auth CASCADE;"
+                " DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public"
+            )
+        finally:
+            await conn.close()
+        engine = create_engine(Settings(_env_file=None, database_url=url))
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
     finally:
-        await admin.close()
-    conn = await asyncpg.connect(dsn)
-    try:
-        # Our own database: every schema the migrations make goes (row-level security's too).
-        await conn.execute(
-            "DROP SCHEMA IF EXISTS queueit_rls CASCADE; DROP SCHEMA IF EXISTS auth CASCADE;"
-            " DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public"
-        )
-    finally:
-        await conn.close()
-    engine = create_engine(Settings(_env_file=None, database_url=url))
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
+        await admin.close()  # ends the session: the lock goes with it
 
 
 TABLES = ("skip_requests", "votes", "queued_songs", "songs", "sessions", "users")

@@ -1,5 +1,6 @@
 """Test infrastructure: every test gets a clean database, on SQLite always and on PostgreSQL
-when it is reachable (required when QUEUEIT_REQUIRE_SERVICES=1)."""
+when it is reachable (required when QUEUEIT_REQUIRE_SERVICES=1). Each parallel worker has its
+own PostgreSQL database and Redis database (tests/services.py)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from queueit.core.db import create_engine
 from queueit.core.migrate import upgrade
 from queueit.core.settings import Settings
 from queueit.main import create_app
+from tests import services
+from tests.services import asyncpg_url as asyncpg_url  # re-exported for the tests
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+PG_URL = services.worker_pg_url()
+REDIS_URL = services.worker_redis_url()
 REQUIRE_SERVICES = os.environ.get("QUEUEIT_REQUIRE_SERVICES") == "1"
 TEST_SECRET = "test-local-secret-" + "x" * 32
 TABLES = [
@@ -39,22 +42,20 @@ TABLES = [
 ]
 
 
-def asyncpg_url(url: str) -> str:
-    return "postgresql+asyncpg://" + url.split("://", 1)[1]
-
-
 async def _pg_reachable() -> bool:
+    """The server answers on TEST_DATABASE_URL; this worker's database is then created."""
     engine = create_async_engine(
-        asyncpg_url(PG_URL), poolclass=NullPool, connect_args={"timeout": 3}
+        asyncpg_url(services.BASE_PG_URL), poolclass=NullPool, connect_args={"timeout": 3}
     )
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-        return True
     except Exception:
         return False
     finally:
         await engine.dispose()
+    await services.ensure_database(PG_URL)
+    return True
 
 
 async def _redis_reachable() -> bool:
@@ -95,15 +96,16 @@ def redis_available() -> bool:
 
 
 async def _reset_pg_schema() -> None:
-    engine = create_async_engine(asyncpg_url(PG_URL), poolclass=NullPool)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-        await conn.execute(text("DROP TYPE IF EXISTS queue_status"))
-    await engine.dispose()
-    migrate_engine = create_engine(Settings(_env_file=None, database_url=PG_URL))
-    await upgrade(migrate_engine)
-    await migrate_engine.dispose()
+    async with services.migration_lock():
+        engine = create_async_engine(asyncpg_url(PG_URL), poolclass=NullPool)
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+            await conn.execute(text("DROP TYPE IF EXISTS queue_status"))
+        await engine.dispose()
+        migrate_engine = create_engine(Settings(_env_file=None, database_url=PG_URL))
+        await upgrade(migrate_engine)
+        await migrate_engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -166,6 +168,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "rate_limit_enabled": False,
         "log_level": "WARNING",
         "database_pool_size": 30,
+        "realtime_redis_channel": services.worker_channel(),
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -202,7 +205,8 @@ def unique() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """PostgreSQL-only tests are not collected for SQLite at all (not even as skips)."""
+    """PostgreSQL-only tests are not collected for SQLite at all (not even as skips), and the
+    slow tests run first, so parallel workers do not end waiting for one long test."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -210,17 +214,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (dropped if on_sqlite and item.get_closest_marker("postgres_only") else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    kept.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept
+    items[:] = kept
 
 
 @pytest.fixture
 def redis_url() -> str:
-    """Redis for tests (db 15); skips when unreachable, fails with QUEUEIT_REQUIRE_SERVICES=1.
-    Use this fixture from async tests: `redis_available()` cannot run inside an event loop."""
+    """This worker's Redis database (tests/services.py); skips when unreachable, fails with
+    QUEUEIT_REQUIRE_SERVICES=1. Use this fixture from async tests: `redis_available()`
+    cannot run inside an event loop."""
     if not redis_available():
         pytest.skip("Redis is not reachable")
     from redis import Redis
 
     with Redis.from_url(REDIS_URL) as client:
-        client.flushdb()  # tests own database 15: start each test from nothing
+        client.flushdb()  # the worker owns its database: start each test from nothing
     return REDIS_URL

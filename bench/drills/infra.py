@@ -29,8 +29,10 @@ SHARED_DATABASE_URL = os.environ.get(
 
 
 def drill_database_url() -> str:
-    """A database of the drills' own on the shared server (never the tests' `test`)."""
-    return SHARED_DATABASE_URL.rsplit("/", 1)[0] + "/queueit_drills"
+    """A database of the drills' own on the shared server, named after TEST_DATABASE_URL's
+    (`test_drills`; `test_gw1_drills` for test worker gw1), never the tests' own."""
+    head, _, name = SHARED_DATABASE_URL.rpartition("/")
+    return f"{head}/{name.partition('?')[0]}_drills"
 
 
 def missing_tools(*names: str) -> list[str]:

@@ -14,6 +14,7 @@ from queueit.core.db import create_engine
 from queueit.core.migrate import downgrade, upgrade
 from queueit.core.settings import Settings
 from tests.conftest import PG_URL, asyncpg_url, pg_available
+from tests.services import migration_lock
 
 EXPECTED = {
     "users",
@@ -87,7 +88,8 @@ async def test_postgresql_migrations_roundtrip(pg: bool, tmp_path: Path) -> None
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        await _roundtrip(PG_URL.rsplit("/", 1)[0] + f"/{name}", tmp_path)
+        async with migration_lock():  # the roles are cluster-wide: one worker at a time
+            await _roundtrip(PG_URL.rsplit("/", 1)[0] + f"/{name}", tmp_path)
     finally:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))

@@ -23,7 +23,13 @@ REQUIRED_CSP = [
     "default-src 'none'",
     "frame-ancestors 'none'",
 ]
-PAGES = ["/join", "/join/ABCD", "/join?code=ABCD", f"/tv/{uuid.uuid4()}?token=x"]
+# Fixed ids: parallel workers must collect the same test names.
+PAGES = [
+    "/join",
+    "/join/ABCD",
+    "/join?code=ABCD",
+    "/tv/0b6f3c1e-9a52-4a1e-8d2f-3f1f7c2b9d10?token=x",
+]
 
 
 def static_text(name: str) -> str:
