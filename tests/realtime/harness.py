@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,14 @@ from tests.factories import make_host, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_ENV = "QUEUEIT_TEST_SERVER_SETTINGS"
+# uvicorn waits up to timeout_graceful_shutdown (5 s) for connections, then the lifespan
+# closes sockets (REALTIME_CLOSE_TIMEOUT_SECONDS, 5 s): a healthy stop takes far less.
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+def thread_stack(thread: threading.Thread) -> str:
+    frame = sys._current_frames().get(thread.ident or -1)
+    return "".join(traceback.format_stack(frame)) if frame is not None else "(no frame)\n"
 
 
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
@@ -67,7 +76,11 @@ class ThreadServer:
         self.port = self.sockets[0].getsockname()[1]
         self.slow_port = self.sockets[1].getsockname()[1]
         self.server = uvicorn.Server(uvicorn_config(self.app, settings))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": self.sockets})
+        # A daemon: a server that fails to stop must fail its test (`stop`), never keep the
+        # interpreter from exiting.
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": self.sockets}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -90,21 +103,28 @@ class ThreadServer:
             time.sleep(0.02)
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Shut down (uvicorn's graceful shutdown, then the app's lifespan) within `timeout`
+        seconds; otherwise fail, with the stuck thread's stack."""
         self.server.should_exit = True
-        self.thread.join(timeout=30)
+        self.thread.join(timeout=timeout)
         for sock in self.sockets:
             sock.close()
+        if self.thread.is_alive():
+            raise AssertionError(
+                f"the test server did not stop within {timeout:.0f} s; its thread is at:\n"
+                + thread_stack(self.thread)
+            )
 
 
 class ProcessServer:
-    """`python -m tests.realtime.serve` (under coverage when the suite runs under coverage)."""
+    """`python -m tests.realtime.serve` (measured by coverage like every subprocess of the
+    suite: `patch = ["subprocess"]` in pyproject.toml)."""
 
     def __init__(self, settings: Settings, log_path: Path) -> None:
         env = {**os.environ, SETTINGS_ENV: settings.model_dump_json()}
         command = [sys.executable, "-m", "tests.realtime.serve"]
-        if os.environ.get("COVERAGE_RUN"):
-            command[1:1] = ["-m", "coverage", "run", "--parallel-mode"]
+        self.log_path = log_path
         self.log = log_path.open("wb")
         self.proc = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log
@@ -138,16 +158,26 @@ class ProcessServer:
                 await asyncio.sleep(0.05)
         raise RuntimeError("the test server process is not answering")
 
-    def terminate(self, timeout: float = 30) -> float:
-        """SIGTERM (graceful shutdown); returns how many seconds the process took to exit."""
+    def terminate(self, timeout: float = STOP_TIMEOUT_SECONDS) -> float:
+        """SIGTERM (graceful shutdown); returns how many seconds the process took to exit. A
+        process still running `timeout` seconds after SIGTERM is killed and the test fails:
+        that is the production shutdown path hanging."""
         started = time.monotonic()
+        hung = False
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                hung = True
                 self.kill()
         self._close_pipes()
+        if hung:
+            tail = self.log_path.read_bytes()[-3000:].decode(errors="replace")
+            raise AssertionError(
+                f"the server process did not exit within {timeout:.0f} s of SIGTERM; killed. "
+                f"Its log ends:\n{tail}"
+            )
         return time.monotonic() - started
 
     def kill(self) -> None:
@@ -159,7 +189,8 @@ class ProcessServer:
     def _close_pipes(self) -> None:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
 
 # -- clients ------------------------------------------------------------------------------
