@@ -178,14 +178,17 @@ async def test_origin_must_be_allowed(server: ThreadServer, http: httpx.AsyncCli
         assert (await recv(ws))["event"] == "now_playing.updated"
 
 
-@pytest.mark.parametrize("realtime_overrides", [{"rate_limit_enabled": True}])
+@pytest.mark.parametrize(
+    "realtime_overrides",
+    [{"rate_limit_enabled": True, "rate_limits": {"realtime_connect": "5/hour"}}],
+)
 async def test_connects_are_rate_limited_per_user(
     server: ThreadServer, http: httpx.AsyncClient
 ) -> None:
     party = await start_party(http)
     token = bearer(party.guest)
     codes = []
-    for _ in range(7):  # realtime_connect allows 5 per second per user
+    for _ in range(7):  # 5 connects per user, then 1008
         async with await open_ws(server.ws_url(party.session_id), token=token) as ws:
             first = await recv(ws) if len(codes) < 5 else None
             codes.append("snapshot" if first else await close_code_of(ws))

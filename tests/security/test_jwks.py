@@ -13,8 +13,10 @@ import httpx
 import jwt
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from queueit.main import create_app
+from tests.clock import FakeClock
 from tests.conftest import make_settings
 from tests.factories import auth
 from tests.security.jwks import (
@@ -46,6 +48,15 @@ def settings_overrides(jwks_server: JwksServer, jwks_settings: dict[str, Any]) -
     return {"supabase_url": jwks_server.base_url, **jwks_settings}
 
 
+@pytest.fixture
+def clock(app: FastAPI) -> FakeClock:
+    """The key cache's clock: its windows (cache lifetime, refetch interval) move by hand."""
+    jwks = app.state.ctx.verifier.jwks
+    fake = FakeClock(start=jwks.clock())
+    jwks.clock = fake
+    return fake
+
+
 async def me_status(client: httpx.AsyncClient, token: str) -> int:
     return (await client.get(ME, headers=auth(token))).status_code
 
@@ -65,10 +76,10 @@ async def test_keys_are_fetched_once_and_cached(
 
 @pytest.mark.parametrize("jwks_settings", [{"jwks_refetch_interval_seconds": 1}])
 async def test_a_flood_of_random_kids_causes_at_most_one_fetch(
-    client: httpx.AsyncClient, jwks_server: JwksServer, es_key: SigningKey
+    client: httpx.AsyncClient, jwks_server: JwksServer, es_key: SigningKey, clock: FakeClock
 ) -> None:
     assert await me_status(client, token(es_key, jwks_server)) == 200
-    await asyncio.sleep(1.1)  # the refetch interval has passed: one refetch is allowed
+    clock.advance(1.1)  # the refetch interval has passed: one refetch is allowed
     before = jwks_server.fetch_count
     attacker = es256_key()
 
@@ -90,12 +101,16 @@ async def test_a_flood_of_random_kids_causes_at_most_one_fetch(
 
 @pytest.mark.parametrize("jwks_settings", [{"jwks_refetch_interval_seconds": 1}])
 async def test_a_new_key_is_accepted_after_one_refetch(
-    client: httpx.AsyncClient, jwks_server: JwksServer, es_key: SigningKey, rs_key: SigningKey
+    client: httpx.AsyncClient,
+    jwks_server: JwksServer,
+    es_key: SigningKey,
+    rs_key: SigningKey,
+    clock: FakeClock,
 ) -> None:
     assert await me_status(client, token(es_key, jwks_server)) == 200
     rotated = rs256_key()
     jwks_server.publish(es_key, rs_key, rotated)
-    await asyncio.sleep(1.1)
+    clock.advance(1.1)
     before = jwks_server.fetch_count
     assert await me_status(client, token(rotated, jwks_server)) == 200
     assert jwks_server.fetch_count == before + 1
@@ -107,12 +122,17 @@ async def test_a_new_key_is_accepted_after_one_refetch(
 
 @pytest.mark.parametrize("jwks_settings", [{"jwks_cache_seconds": 2}])
 async def test_a_removed_key_is_rejected_once_the_cache_expires(
-    client: httpx.AsyncClient, jwks_server: JwksServer, es_key: SigningKey, rs_key: SigningKey
+    client: httpx.AsyncClient,
+    jwks_server: JwksServer,
+    es_key: SigningKey,
+    rs_key: SigningKey,
+    clock: FakeClock,
 ) -> None:
     assert await me_status(client, token(es_key, jwks_server)) == 200
     jwks_server.publish(rs_key)  # es_key retired
+    clock.advance(1.9)
     assert await me_status(client, token(es_key, jwks_server)) == 200  # still cached
-    await asyncio.sleep(2.1)
+    clock.advance(0.2)
     retired = await client.get(ME, headers=auth(token(es_key, jwks_server)))
     assert retired.status_code == 401
     assert retired.json()["code"] == "token_invalid"
@@ -132,11 +152,15 @@ BROKEN_RESPONSES = {
 @pytest.mark.parametrize("jwks_settings", [{"jwks_cache_seconds": 1}])
 @pytest.mark.parametrize("broken", sorted(BROKEN_RESPONSES))
 async def test_a_broken_key_set_response_keeps_the_keys_we_had(
-    client: httpx.AsyncClient, jwks_server: JwksServer, es_key: SigningKey, broken: str
+    client: httpx.AsyncClient,
+    jwks_server: JwksServer,
+    es_key: SigningKey,
+    broken: str,
+    clock: FakeClock,
 ) -> None:
     assert await me_status(client, token(es_key, jwks_server)) == 200
     jwks_server.status, jwks_server.broken_body = BROKEN_RESPONSES[broken]
-    await asyncio.sleep(1.1)  # cache expired: the next request refetches and gets junk
+    clock.advance(1.1)  # cache expired: the next request refetches and gets junk
     before = jwks_server.fetch_count
     assert await me_status(client, token(es_key, jwks_server)) == 200
     assert jwks_server.fetch_count == before + 1

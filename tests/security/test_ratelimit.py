@@ -13,6 +13,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from queueit.core.middleware import client_ip
+from queueit.core.ratelimit import Scope, effective_limits
+from queueit.core.settings import Settings
 from queueit.main import create_app
 from tests.conftest import make_settings
 from tests.factories import auth, make_host, make_user, token_for, track
@@ -32,7 +34,13 @@ async def _instance(
             yield client
 
 
-@pytest.mark.parametrize("settings_overrides", [{"rate_limit_enabled": True}])
+def limited(**limits: str) -> dict[str, Any]:
+    """Settings with rate limits on and the given scopes' limits replaced. Windows of an hour
+    make a test independent of how fast the machine sends its requests."""
+    return {"rate_limit_enabled": True, "rate_limits": limits}
+
+
+@pytest.mark.parametrize("settings_overrides", [limited(songs_vote="5/hour")])
 async def test_votes_are_limited_per_user(client: httpx.AsyncClient) -> None:
     host = await make_host(client)
     await client.post(f"{API}/sessions/create", json={"join_code": "LIMIT"}, headers=host)
@@ -57,7 +65,7 @@ async def test_votes_are_limited_per_user(client: httpx.AsyncClient) -> None:
     assert (await client.post(url, json={"vote_value": 1}, headers=other)).status_code == 200
 
 
-@pytest.mark.parametrize("settings_overrides", [{"rate_limit_enabled": True}])
+@pytest.mark.parametrize("settings_overrides", [limited(auth_anonymous="2/hour")])
 async def test_unauthenticated_calls_are_limited_per_ip(client: httpx.AsyncClient) -> None:
     statuses = [(await client.post(f"{API}/auth/anonymous", json={})).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
@@ -66,7 +74,7 @@ async def test_unauthenticated_calls_are_limited_per_ip(client: httpx.AsyncClien
     assert bad.status_code == 401
 
 
-@pytest.mark.parametrize("settings_overrides", [{"rate_limit_enabled": True}])
+@pytest.mark.parametrize("settings_overrides", [limited(sessions_join_ip="10/hour")])
 async def test_join_attempts_are_limited_per_ip(client: httpx.AsyncClient) -> None:
     # Guessing codes with many fresh accounts from one address still hits the IP limit.
     statuses = []
@@ -85,9 +93,10 @@ async def test_two_instances_share_one_limit_through_redis(
     database_url: str, tmp_path: Path, redis_url: str
 ) -> None:
     headers = auth(token_for(uuid.uuid4()))
+    limits = {"sessions_join": "5/hour"}
     async with (
-        _instance(database_url, tmp_path / "a", redis_url=redis_url) as a,
-        _instance(database_url, tmp_path / "b", redis_url=redis_url) as b,
+        _instance(database_url, tmp_path / "a", redis_url=redis_url, rate_limits=limits) as a,
+        _instance(database_url, tmp_path / "b", redis_url=redis_url, rate_limits=limits) as b,
     ):
         statuses = [
             (
@@ -102,9 +111,10 @@ async def test_two_instances_share_one_limit_through_redis(
 
 async def test_without_redis_each_instance_counts_alone(database_url: str, tmp_path: Path) -> None:
     headers = auth(token_for(uuid.uuid4()))
+    limits = {"sessions_join": "5/hour"}
     async with (
-        _instance(database_url, tmp_path / "a") as a,
-        _instance(database_url, tmp_path / "b") as b,
+        _instance(database_url, tmp_path / "a", rate_limits=limits) as a,
+        _instance(database_url, tmp_path / "b", rate_limits=limits) as b,
     ):
         statuses = [
             (
@@ -129,3 +139,23 @@ def test_client_ip_trusts_forwarded_for_only_from_trusted_proxies() -> None:
     assert client_ip(scope, ["192.168.0.0/16"]) == "10.0.0.5"
     spoofed = {"client": ("10.0.0.5", 1), "headers": [(b"x-forwarded-for", b"garbage")]}
     assert client_ip(spoofed, ["10.0.0.0/8"]) == "garbage"
+
+
+def test_rate_limits_setting_replaces_the_limits_of_named_scopes() -> None:
+    settings = Settings(
+        _env_file=None, rate_limits="songs_vote=120/minute;10/second, search=40/minute"
+    )
+    assert settings.rate_limits == {"songs_vote": "120/minute;10/second", "search": "40/minute"}
+    limits = effective_limits(settings.rate_limits)
+    assert [(i.amount, i.get_expiry()) for i in limits[Scope.SONGS_VOTE]] == [(120, 60), (10, 1)]
+    assert [(i.amount, i.get_expiry()) for i in limits[Scope.SEARCH]] == [(40, 60)]
+    assert [i.amount for i in limits[Scope.SONGS_ADD]] == [30, 5]  # the built-in limit
+
+
+def test_a_misspelt_scope_or_an_unreadable_limit_stops_the_start() -> None:
+    with pytest.raises(ValueError, match="unknown scope 'songs_votes'"):
+        effective_limits({"songs_votes": "1/hour"})
+    with pytest.raises(ValueError, match="search='lots' is not a limit"):
+        effective_limits({"search": "lots"})
+    with pytest.raises(ValueError, match="scope=limit"):
+        Settings(_env_file=None, rate_limits="search")

@@ -9,7 +9,7 @@ from queueit.auth.schemas import AnonymousSignIn, TokenOut
 from queueit.core import errors
 from queueit.core.deps import State, Uow
 from queueit.core.openapi import errors_for
-from queueit.core.ratelimit import limit
+from queueit.core.ratelimit import Scope, limit
 from queueit.users.schemas import UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 @router.post(
     "/anonymous",
-    dependencies=[Depends(limit("auth_anonymous", by_ip=True))],
+    dependencies=[Depends(limit(Scope.AUTH_ANONYMOUS, by_ip=True))],
     response_model=TokenOut,
     summary="Sign in as a guest (local mode)",
     responses=errors_for(404, 422, 429),

@@ -12,6 +12,7 @@ from queueit.catalog.schemas import SearchResults, Source, TrackList
 from queueit.catalog.service import CatalogService
 from queueit.core.deps import State
 from queueit.core.openapi import errors_for
+from queueit.core.ratelimit import Scope
 from queueit.core.ratelimit import limit as rate_limit
 from queueit.core.state import AppState
 from queueit.core.text import REQUIRED_TEXT_PATTERN, clean_text, text_schema
@@ -46,7 +47,7 @@ def _catalog(state: AppState) -> CatalogService:
 
 @router.get(
     "/spotify/search",
-    dependencies=[Depends(rate_limit("search"))],
+    dependencies=[Depends(rate_limit(Scope.SEARCH))],
     response_model=TrackList,
     summary="Search tracks (iOS app)",
     responses=errors_for(401, 422, 429, 503),
@@ -66,7 +67,7 @@ async def spotify_search(
 
 @router.get(
     "/catalog/search",
-    dependencies=[Depends(rate_limit("search"))],
+    dependencies=[Depends(rate_limit(Scope.SEARCH))],
     response_model=SearchResults,
     summary="Search a music catalog",
     responses=errors_for(401, 404, 422, 429, 503),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -21,18 +22,54 @@ from queueit.core.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-# The per-route limits of API.md §3, and a default for every other /api/v1 route.
-LIMITS: dict[str, str] = {
-    "default": "120/minute;20/second",
-    "search": "20/minute;5/second",
-    "sessions_create": "10/minute;3/second",
-    "sessions_join": "20/minute;5/second",
-    "sessions_join_ip": "60/minute;10/second",  # join codes are guessable secrets
-    "songs_add": "30/minute;5/second",
-    "songs_vote": "60/minute;5/second",
-    "auth_anonymous": "10/minute;2/second",
-    "realtime_connect": "30/minute;5/second",
+
+class Scope(StrEnum):
+    """A named limit (a misspelt scope is a type error, not a 500 at run time)."""
+
+    DEFAULT = "default"
+    SEARCH = "search"
+    SESSIONS_CREATE = "sessions_create"
+    SESSIONS_JOIN = "sessions_join"
+    SESSIONS_JOIN_IP = "sessions_join_ip"
+    SONGS_ADD = "songs_add"
+    SONGS_VOTE = "songs_vote"
+    AUTH_ANONYMOUS = "auth_anonymous"
+    REALTIME_CONNECT = "realtime_connect"
+
+
+# The per-route limits of API.md §3, and a default for every other /api/v1 route. RATE_LIMITS
+# overrides any of them (`scope=spec,...`, ENV.example).
+LIMITS: dict[Scope, str] = {
+    Scope.DEFAULT: "120/minute;20/second",
+    Scope.SEARCH: "20/minute;5/second",
+    Scope.SESSIONS_CREATE: "10/minute;3/second",
+    Scope.SESSIONS_JOIN: "20/minute;5/second",
+    Scope.SESSIONS_JOIN_IP: "60/minute;10/second",  # join codes are guessable secrets
+    Scope.SONGS_ADD: "30/minute;5/second",
+    Scope.SONGS_VOTE: "60/minute;5/second",
+    Scope.AUTH_ANONYMOUS: "10/minute;2/second",
+    Scope.REALTIME_CONNECT: "30/minute;5/second",
 }
+
+
+def effective_limits(overrides: Mapping[str, str]) -> dict[Scope, list[RateLimitItem]]:
+    """LIMITS with the operator's overrides, parsed. Raises ValueError naming an unknown scope
+    or a spec `limits` cannot read (startup fails with that message)."""
+    specs: dict[Scope, str] = dict(LIMITS)
+    for name, spec in overrides.items():
+        try:
+            scope = Scope(name)
+        except ValueError:
+            known = ", ".join(s.value for s in Scope)
+            raise ValueError(f"RATE_LIMITS: unknown scope {name!r} (known: {known})") from None
+        specs[scope] = spec
+    parsed: dict[Scope, list[RateLimitItem]] = {}
+    for scope, spec in specs.items():
+        try:
+            parsed[scope] = list(parse_many(spec))
+        except ValueError as exc:
+            raise ValueError(f"RATE_LIMITS: {scope.value}={spec!r} is not a limit: {exc}") from None
+    return parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +99,14 @@ class RateLimiter:
             self.storage = MemoryStorage()
         self.strategy = MovingWindowRateLimiter(self.storage)
         self.trusted_proxies = settings.trusted_proxies
-        self._parsed = {scope: parse_many(spec) for scope, spec in LIMITS.items()}
+        self._parsed = effective_limits(settings.rate_limits)
 
     async def aclose(self) -> None:
         client = getattr(getattr(self.storage, "bridge", None), "storage", None)
         if client is not None:
             await client.aclose()
 
-    async def hit(self, scope: str, identity: str) -> Verdict:
+    async def hit(self, scope: Scope, identity: str) -> Verdict:
         """Count one request; the tightest of the scope's limits decides. Fails open when the
         storage (Redis) is unreachable: an outage must not take the API down."""
         verdicts = []
@@ -80,7 +117,7 @@ class RateLimiter:
             return max(refused, key=lambda v: v.reset_after)
         return min(verdicts, key=lambda v: v.remaining)
 
-    async def _hit_one(self, item: RateLimitItem, scope: str, identity: str) -> Verdict:
+    async def _hit_one(self, item: RateLimitItem, scope: Scope, identity: str) -> Verdict:
         try:
             allowed = await self.strategy.hit(item, scope, identity)
             stats = await self.strategy.get_window_stats(item, scope, identity)
@@ -108,7 +145,7 @@ def _headers(verdict: Verdict) -> dict[str, str]:
     }
 
 
-def limit(scope: str, *, by_ip: bool = False) -> Callable[..., Awaitable[None]]:
+def limit(scope: Scope, *, by_ip: bool = False) -> Callable[..., Awaitable[None]]:
     """A dependency enforcing `scope`'s limits for the caller (or always per IP)."""
 
     async def dependency(request: Request, response: Response) -> None:
@@ -154,5 +191,5 @@ async def _identify(request: Request) -> None:
     request.state.user_id = claims.sub
 
 
-def _count_rejection(scope: str) -> None:
+def _count_rejection(scope: Scope) -> None:
     metrics.RATE_LIMITED.labels(scope=scope).inc()

@@ -8,6 +8,7 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,19 @@ class JwksCache:
     tokens with random `kid`s cannot become a flood of fetches."""
 
     def __init__(
-        self, url: str, client: httpx.AsyncClient, *, ttl: float, refetch_interval: float
+        self,
+        url: str,
+        client: httpx.AsyncClient,
+        *,
+        ttl: float,
+        refetch_interval: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
         self.client = client
         self.ttl = ttl
         self.refetch_interval = refetch_interval
+        self.clock = clock  # seconds, monotonic (tests drive the cache's windows with it)
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = 0.0
         self._last_attempt = float("-inf")
@@ -63,7 +71,7 @@ class JwksCache:
         return bool(self._keys)
 
     async def get(self, kid: str) -> jwt.PyJWK:
-        now = time.monotonic()
+        now = self.clock()
         since_attempt = now - self._last_attempt
         expired = now - self._fetched_at >= self.ttl
         refresh_due = expired and since_attempt >= min(self.refetch_interval, self.ttl)
@@ -88,7 +96,7 @@ class JwksCache:
         async with self._lock:
             if self._last_attempt != attempt_before:
                 return  # another caller fetched while we waited
-            self._last_attempt = time.monotonic()
+            self._last_attempt = self.clock()
             self.fetch_count += 1
             try:
                 response = await self.client.get(self.url)
@@ -104,7 +112,7 @@ class JwksCache:
                 log.warning("jwks_fetch_failed", error="no_usable_keys")
                 return
             self._keys = keys
-            self._fetched_at = time.monotonic()
+            self._fetched_at = self.clock()
             log.info("jwks_fetched", key_count=len(keys))
 
     async def warm_up(self, stop: asyncio.Event) -> None:

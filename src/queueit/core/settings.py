@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_max_age: int = 3600
     rate_limit_enabled: bool = True
+    # `scope=limit,...` replaces the built-in limit of a scope (core/ratelimit.py: LIMITS), e.g.
+    # `songs_vote=120/minute;10/second`. Unknown scopes and unreadable limits fail the start.
+    rate_limits: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 64 * 1024
 
@@ -89,6 +92,10 @@ class Settings(BaseSettings):
     # it there instead (on METRICS_HOST, default HOST) and the API port answers 404.
     metrics_port: int = Field(default=0, ge=0, le=65535)
     metrics_host: str = ""
+    # `queueit serve` exits with status 1 (after writing every thread's stack to stderr) when
+    # its shutdown is still running this long after the app's own shutdown began; 0 turns the
+    # watchdog off (core/watchdog.py).
+    shutdown_watchdog_seconds: float = Field(default=15.0, ge=0)
     # Idle-session expiry runs this often in every instance (one at a time); 0 turns it off.
     session_sweep_seconds: float = Field(default=300.0, ge=0)
 
@@ -112,6 +119,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            name, sep, spec = item.partition("=")
+            if not sep or not name.strip() or not spec.strip():
+                raise ValueError(f"RATE_LIMITS entries are scope=limit, not {item.strip()!r}")
+            pairs[name.strip()] = spec.strip()
+        return pairs
 
     @field_validator("database_rls", "log_json", mode="before")
     @classmethod

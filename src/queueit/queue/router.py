@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from queueit.core.deps import SettingsDep, State, Uow
 from queueit.core.openapi import errors_for
-from queueit.core.ratelimit import limit
+from queueit.core.ratelimit import Scope, limit
 from queueit.queue import service
 from queueit.queue.schemas import AddSongIn, OkOut, QueuedSongOut, VoteIn, VoteOut
 from queueit.users.deps import CurrentUser
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/songs", tags=["songs"])
 
 @router.post(
     "/add",
-    dependencies=[Depends(limit("songs_add"))],
+    dependencies=[Depends(limit(Scope.SONGS_ADD))],
     response_model=QueuedSongOut,
     summary="Add a song to your party's queue",
     responses=errors_for(401, 404, 409, 422, 429, 503),
@@ -55,7 +55,7 @@ async def remove(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID) -> OkOu
 
 @router.post(
     "/{queued_song_id:uuid}/vote",
-    dependencies=[Depends(limit("songs_vote"))],
+    dependencies=[Depends(limit(Scope.SONGS_VOTE))],
     response_model=VoteOut,
     summary="Vote on a song",
     responses=errors_for(401, 404, 409, 422, 429),
@@ -68,7 +68,7 @@ async def vote(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID, body: Vot
 
 @router.delete(
     "/{queued_song_id:uuid}/vote",
-    dependencies=[Depends(limit("songs_vote"))],
+    dependencies=[Depends(limit(Scope.SONGS_VOTE))],
     response_model=VoteOut,
     summary="Withdraw your vote",
     responses=errors_for(401, 404, 409, 429),

@@ -7,6 +7,7 @@ from collections.abc import Collection
 
 from queueit.core import errors
 from queueit.core.db import utcnow
+from queueit.core.ratelimit import Scope
 from queueit.core.security import Claims
 from queueit.core.state import AppState
 from queueit.core.uow import open_uow
@@ -43,7 +44,7 @@ async def open_view(state: AppState, *, claims: Claims, session_id: uuid.UUID) -
     (else 4404) and that the caller is a member of it (else 4403). Provisions the user.
     Connects are rate limited per user (1008 when over the `realtime_connect` limit)."""
     if state.limiter is not None:
-        verdict = await state.limiter.hit("realtime_connect", f"user:{claims.sub}")
+        verdict = await state.limiter.hit(Scope.REALTIME_CONNECT, f"user:{claims.sub}")
         if not verdict.allowed:
             raise Refused(CloseCode.POLICY, "too many connection attempts")
     async with open_uow(state) as uow:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from queueit.core.deps import Uow
 from queueit.core.openapi import errors_for
-from queueit.core.ratelimit import limit
+from queueit.core.ratelimit import Scope, limit
 from queueit.queue.schemas import OkOut, QueuePage
 from queueit.sessions import playback, service
 from queueit.sessions.schemas import (
@@ -30,7 +30,7 @@ Offset = Annotated[int, Query(ge=0, le=100_000, description="Items to skip.")]
 
 @router.post(
     "/create",
-    dependencies=[Depends(limit("sessions_create"))],
+    dependencies=[Depends(limit(Scope.SESSIONS_CREATE))],
     response_model=CurrentSessionOut,
     summary="Host a party",
     responses=errors_for(400, 401, 403, 409, 422, 429),
@@ -46,7 +46,10 @@ async def create(
 
 @router.post(
     "/join",
-    dependencies=[Depends(limit("sessions_join_ip", by_ip=True)), Depends(limit("sessions_join"))],
+    dependencies=[
+        Depends(limit(Scope.SESSIONS_JOIN_IP, by_ip=True)),
+        Depends(limit(Scope.SESSIONS_JOIN)),
+    ],
     response_model=CurrentSessionOut,
     summary="Join a party by code",
     responses=errors_for(401, 404, 422, 429),
