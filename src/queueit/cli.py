@@ -65,7 +65,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM after its graceful shutdown; a clean stop should exit 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
-        "queueit.main:create_app",
+        "queueit.main:create_served_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,

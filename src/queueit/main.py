@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import functools
+import ssl
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import certifi
 import httpx
 import structlog
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
@@ -21,10 +24,11 @@ from queueit.core.db import create_engine, create_sessionmaker
 from queueit.core.errors import install_error_handlers
 from queueit.core.logging import configure_logging
 from queueit.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from queueit.core.ratelimit import RateLimiter, limit
+from queueit.core.ratelimit import RateLimiter, Scope, limit
 from queueit.core.security import build_verifier
 from queueit.core.settings import Environment, Settings
 from queueit.core.state import AppState
+from queueit.core.watchdog import ShutdownWatchdog
 from queueit.health import bench as bench_routes
 from queueit.health import exposition
 from queueit.health.router import router as health_router
@@ -44,11 +48,19 @@ Every `/api/v1` route takes `Authorization: Bearer <token>` (except local-mode s
 Every error has the shape `{"detail", "code", "request_id"}`."""
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The CA bundle, read once per process (reading it costs ~35 ms per app start)."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class StartupRefused(SystemExit):
     """The configuration is unsafe for production; the message says why."""
 
 
-def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+def _lifespan(
+    settings: Settings, watchdog: ShutdownWatchdog | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         problems = settings.production_problems()
@@ -60,6 +72,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.catalog_timeout_seconds),
             headers={"User-Agent": f"queueit-server/{__version__}"},
+            verify=_tls_context(),
         )
         state = AppState(
             settings=settings,
@@ -94,6 +107,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         try:
             yield
         finally:
+            if watchdog is not None:
+                watchdog.arm()  # from here on the process must be gone within its bound
             stop.set()
             await runner.stop()
             if metrics_server is not None:
@@ -117,7 +132,9 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     return lifespan
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> FastAPI:
+    """The application. `watchdog` (what `queueit serve` runs) ends the process when its
+    shutdown takes longer than SHUTDOWN_WATCHDOG_SECONDS (core/watchdog.py)."""
     settings = settings or Settings()
     configure_logging(settings)
     sentry.init_sentry(settings)
@@ -125,19 +142,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="QueueIT server",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=_lifespan(settings),
+        lifespan=_lifespan(
+            settings, ShutdownWatchdog(settings.shutdown_watchdog_seconds) if watchdog else None
+        ),
     )
     install_error_handlers(app)
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(limit("default"))])
-    api.include_router(auth_router)
-    api.include_router(users_router)
-    api.include_router(sessions_router)
-    api.include_router(songs_router)
-    api.include_router(catalog_router)
-    api.include_router(web_api_router)
     app.include_router(health_router)
     app.include_router(web_router)
-    app.include_router(api)
+    # Included one by one (not through an /api/v1 router of routers): FastAPI builds each
+    # route's context once per include level, and app start-up is paid by every test.
+    for router in (
+        auth_router,
+        users_router,
+        sessions_router,
+        songs_router,
+        catalog_router,
+        web_api_router,
+    ):
+        app.include_router(router, prefix="/api/v1", dependencies=[Depends(limit(Scope.DEFAULT))])
     app.include_router(realtime_router, prefix="/api/v1")  # WebSocket: no HTTP-only deps
     bench_routes.install(app, settings)  # BENCH_ENDPOINTS only; refused in production
 
@@ -156,3 +178,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware, hsts=settings.environment == Environment.production
     )
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app `queueit serve` runs (uvicorn's factory): settings from the environment, the
+    shutdown watchdog on."""
+    return create_app(Settings(), watchdog=True)

@@ -3,6 +3,7 @@ exits cleanly and quietly; an unsafe production configuration refuses to start."
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -53,6 +54,20 @@ def _stream(port: int, stop_event: threading.Event, statuses: list[int]) -> None
             time.sleep(0.01)
 
 
+def _refused_within(port: int, *, seconds: float) -> bool:
+    """Whether new connections to `port` are refused before `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        except httpx.ConnectError:
+            return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 def test_sigterm_drains_in_flight_requests_and_exits_cleanly(tmp_path: Path) -> None:
     port = free_port()
     process, _, err = start_serve(
@@ -86,10 +101,9 @@ def test_sigterm_drains_in_flight_requests_and_exits_cleanly(tmp_path: Path) -> 
         time.sleep(0.3)  # the stream is flowing, the slow requests are being read
 
         process.send_signal(signal.SIGTERM)
-        time.sleep(1.0)  # shutdown has begun: new connections are refused...
+        # Shutdown begins: new connections are refused...
+        assert _refused_within(port, seconds=15)
         assert process.poll() is None  # ...but the process waits for the in-flight requests
-        with pytest.raises(httpx.ConnectError):
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
         release.set()
         stop_stream.set()
         for thread in threads:
@@ -111,6 +125,49 @@ def test_sigterm_drains_in_flight_requests_and_exits_cleanly(tmp_path: Path) -> 
     events = [r.get("event") for r in records]
     assert "shutdown_complete" in events
     assert returncode == 0
+
+
+STUCK_THREAD = """
+import threading
+
+def stuck_forever_in_a_job():  # what a leaked executor job or library thread looks like
+    threading.Event().wait()
+
+threading.Thread(target=stuck_forever_in_a_job, name="stuck-job").start()
+"""
+
+
+def test_a_shutdown_that_cannot_finish_is_ended_by_the_watchdog(tmp_path: Path) -> None:
+    """Whatever keeps a stopping process alive (here a non-daemon thread that never ends, which
+    blocks interpreter exit), `queueit serve` is gone within its bound after SIGTERM, with the
+    stack of what held it."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(STUCK_THREAD)
+    port = free_port()
+    process, _, err = start_serve(
+        tmp_path,
+        port,
+        environment="test",
+        data_dir=str(tmp_path / "data"),
+        local_jwt_secret=TEST_SECRET,
+        log_json="true",
+        shutdown_watchdog_seconds="2",
+        pythonpath=f"{hook}:{os.environ.get('PYTHONPATH', '')}",
+    )
+    try:
+        wait_ready(process, f"http://127.0.0.1:{port}/readyz")
+        process.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        returncode = process.wait(timeout=30)
+        seconds = time.monotonic() - began
+    finally:
+        stop(process)
+    stderr = err.read_text()
+    assert returncode == 1, stderr[-2000:]
+    assert 2 <= seconds < 15
+    assert "shutdown_watchdog_fired" in stderr
+    assert "stuck_forever_in_a_job" in stderr  # the stack names what held the process
 
 
 @pytest.mark.parametrize(
