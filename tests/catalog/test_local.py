@@ -11,7 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from queueit.catalog.errors import CatalogMisconfigured
-from queueit.catalog.local import DEMO_CATALOG_PATH, LocalCatalog, load_local_catalog
+from queueit.catalog.local import (
+    DEMO_CATALOG_PATH,
+    LocalCatalog,
+    load_local_catalog,
+    load_tracks,
+)
 from queueit.catalog.matching import artists_similar, core_title
 from queueit.catalog.normalize import cache_key_text
 from queueit.catalog.schemas import Track
@@ -70,7 +75,7 @@ def test_nothing_to_find(demo: LocalCatalog) -> None:
 
 
 def test_ids_are_stable_across_loads(demo: LocalCatalog) -> None:
-    again = load_local_catalog()
+    again = LocalCatalog(load_tracks(DEMO_CATALOG_PATH))  # parsed afresh, not the cached one
     first = demo.search_now("queen", limit=20)
     assert [t.id for t in first] == [t.id for t in again.search_now("queen", limit=20)]
     assert demo.search_now("beat it", limit=1)[0].id == "local:michael-jackson-beat-it"

@@ -193,6 +193,7 @@ class PartyMachine(RuleBasedStateMachine):
         self.last_version, self.last_view = version, view
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_party_invariants(backend: str, sqlite_template: Path, tmp_path: Path) -> None:
     PartyMachine.database_url = PG_URL if backend == "postgresql" else "sqlite+aiosqlite://"

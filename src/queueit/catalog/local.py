@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import functools
 import hashlib
 import heapq
 from collections import defaultdict
@@ -140,14 +141,23 @@ def load_tracks(path: Path, *, taken: set[str] | None = None) -> list[Track]:
 
 
 def load_local_catalog(operator_path: str = "") -> LocalCatalog:
-    """The demo catalog plus, when LOCAL_CATALOG_PATH is set, the operator's file."""
+    """The demo catalog plus, when LOCAL_CATALOG_PATH is set, the operator's file (read anew
+    on every start: the operator may have changed it)."""
+    if not operator_path:
+        return _demo_catalog()
     taken: set[str] = set()
     tracks = load_tracks(DEMO_CATALOG_PATH, taken=taken)
-    if operator_path:
-        own = load_tracks(Path(operator_path).expanduser(), taken=taken)
-        log.info("local_catalog_loaded", path=operator_path, tracks=len(own))
-        tracks.extend(own)
+    own = load_tracks(Path(operator_path).expanduser(), taken=taken)
+    log.info("local_catalog_loaded", path=operator_path, tracks=len(own))
+    tracks.extend(own)
     return LocalCatalog(tracks)
+
+
+@functools.cache
+def _demo_catalog() -> LocalCatalog:
+    """The bundled catalog ships inside the package and never changes while the process
+    runs: it is parsed and indexed once per process (a LocalCatalog is read-only)."""
+    return LocalCatalog(load_tracks(DEMO_CATALOG_PATH))
 
 
 class LocalCatalog:
