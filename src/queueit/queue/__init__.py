@@ -1,1 +1,0 @@
-"""Queue: adding songs, votes, removal, the one ordering rule, and advancing playback."""

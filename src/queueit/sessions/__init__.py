@@ -1,1 +1,0 @@
-"""Sessions (parties): create, join, leave, current state, host controls, presence, crowd skip."""
