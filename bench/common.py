@@ -287,7 +287,7 @@ async def reset_database(url: str) -> None:
     """Create the benchmark database if needed, then give it a fresh, migrated schema."""
     import asyncpg
 
-    from queueit.core.db import create_engine
+    from queueit.core.engine import create_engine
     from queueit.core.migrate import upgrade
     from queueit.core.settings import Settings
 

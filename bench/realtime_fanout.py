@@ -133,7 +133,7 @@ async def prepare_database(url: str) -> None:
     """Create the benchmark database if needed and migrate it."""
     import asyncpg
 
-    from queueit.core.db import create_engine
+    from queueit.core.engine import create_engine
     from queueit.core.migrate import upgrade
     from queueit.core.settings import Settings
 

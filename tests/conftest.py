@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from queueit.core.db import create_engine
+from queueit.core.engine import create_engine
 from queueit.core.migrate import upgrade
 from queueit.core.settings import Settings
 from queueit.main import create_app

@@ -54,7 +54,9 @@ def worker_redis_url(base: str = BASE_REDIS_URL) -> str:
 
 
 def worker_channel() -> str:
-    return f"queueit:test:{WORKER or 'main'}:events"
+    """Pub/sub channels are global to a Redis server: named after the worker's database, so
+    two checkouts' suites running at once never hear each other either."""
+    return f"queueit:test:{database_name(worker_pg_url())}:events"
 
 
 def asyncpg_url(url: str) -> str:

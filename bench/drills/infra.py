@@ -182,7 +182,7 @@ def socket_to(port: int) -> Any:
 
 
 async def migrate(url: str) -> None:
-    from queueit.core.db import create_engine
+    from queueit.core.engine import create_engine
     from queueit.core.migrate import upgrade
     from queueit.core.settings import Settings
 

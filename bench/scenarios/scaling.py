@@ -93,7 +93,7 @@ async def count_statements(ctx: Context, parties: dict[int, Party]) -> dict[int,
     app = create_app(settings)
     counts: dict[int, dict[str, Any]] = {}
     async with app.router.lifespan_context(app):
-        engine = app.state.ctx.engine.sync_engine
+        engine = app.state.ctx.database.engine.sync_engine
         seen: dict[str, int] = {"statements": 0, "transactions": 0, "checkouts": 0}
 
         def on_execute(*_args: Any) -> None:

@@ -13,7 +13,7 @@ from queueit.core.settings import Settings
 
 
 async def _migrate(settings: Settings) -> None:
-    from queueit.core.db import create_engine
+    from queueit.core.engine import create_engine
     from queueit.core.migrate import upgrade
 
     engine = create_engine(settings)
@@ -25,25 +25,25 @@ async def _migrate(settings: Settings) -> None:
 
 async def _token(settings: Settings, username: str, ttl: int, provider: str) -> str:
     from queueit.auth.service import token_for_username
-    from queueit.core.db import UnitOfWork, create_engine, create_sessionmaker
+    from queueit.core.engine import create_engine, create_sessionmaker
     from queueit.core.security import local_secret
+    from queueit.core.uow import Database, open_uow
     from queueit.users.models import MusicProvider
 
     if settings.is_sqlite:  # like `serve`: a first run needs no separate `migrate`
         await _migrate(settings)
     engine = create_engine(settings)
+    database = Database(settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine))
     try:
-        async with create_sessionmaker(engine)() as session:
-            uow = UnitOfWork(session=session)
-            token = await token_for_username(
+        # The operator's own work: the server's role under row-level security.
+        async with open_uow(database, system=True) as uow:
+            return await token_for_username(
                 uow,
                 secret=local_secret(settings),
                 ttl_seconds=ttl,
                 username=username,
                 provider=MusicProvider(provider),
             )
-            await uow.commit()
-            return token
     finally:
         await engine.dispose()
 

@@ -1,4 +1,5 @@
-"""create_app(settings): the application factory and its lifespan."""
+"""create_app(settings): the application factory and its lifespan, where every part is made
+and wired (the composition root: the only module that knows all of them)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import functools
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 
 import certifi
 import httpx
@@ -16,27 +18,28 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from queueit import __version__
-from queueit.auth.router import router as auth_router
-from queueit.catalog.router import router as catalog_router
+from queueit.api import auth, catalog, party, songs, users
+from queueit.api.deps import rate_limited
+from queueit.api.state import AppState
 from queueit.catalog.service import build_catalog
 from queueit.core import metrics, sentry, tasks
-from queueit.core.db import create_engine, create_sessionmaker
+from queueit.core.engine import create_engine, create_sessionmaker
 from queueit.core.errors import install_error_handlers
 from queueit.core.logging import configure_logging
 from queueit.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from queueit.core.ratelimit import RateLimiter, Scope, limit
+from queueit.core.ratelimit import RateLimiter, Scope
 from queueit.core.security import build_verifier
 from queueit.core.settings import Environment, Settings
-from queueit.core.state import AppState
+from queueit.core.uow import Database
 from queueit.core.watchdog import ShutdownWatchdog
+from queueit.flows.views import PartyViews
 from queueit.health import bench as bench_routes
 from queueit.health import exposition
 from queueit.health.router import router as health_router
-from queueit.queue.router import router as songs_router
-from queueit.realtime import setup as realtime_setup
+from queueit.party import expiry
+from queueit.realtime import runtime
 from queueit.realtime.router import router as realtime_router
-from queueit.sessions.router import router as sessions_router
-from queueit.users.router import router as users_router
+from queueit.web import tv
 from queueit.web.api import api_router as web_api_router
 from queueit.web.router import router as web_router
 
@@ -58,6 +61,86 @@ class StartupRefused(SystemExit):
     """The configuration is unsafe for production; the message says why."""
 
 
+@dataclass
+class _Running:
+    """What runs beside the requests, stopped in reverse order."""
+
+    state: AppState
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+    runner: tasks.TaskRunner | None = None
+    metrics_server: exposition.MetricsServer | None = None
+
+
+async def _start(settings: Settings) -> _Running:
+    engine = create_engine(settings)
+    database = Database(settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine))
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.catalog_timeout_seconds),
+        headers={"User-Agent": f"queueit-server/{__version__}"},
+        verify=_tls_context(),
+    )
+    redis = None
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    verifier = build_verifier(settings, http)
+    limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
+    catalog = await build_catalog(settings, http, redis)  # fails fast on bad catalog settings
+    realtime = await runtime.start(
+        settings,
+        database=database,
+        source=PartyViews(database),
+        verifier=verifier,
+        limiter=limiter,
+    )
+    state = AppState(
+        settings=settings,
+        database=database,
+        http=http,
+        verifier=verifier,
+        catalog=catalog,
+        realtime=realtime,
+        tv_key=tv.signing_key(settings, verifier),
+        redis=redis,
+        limiter=limiter,
+    )
+    running = _Running(state)
+    if verifier.jwks is not None:
+        running.background.append(asyncio.create_task(verifier.jwks.warm_up(running.stop)))
+    metrics.POOL.track(engine)
+    running.metrics_server = await exposition.start_server(state)
+    sweep = tasks.PeriodicTask(
+        name="session_sweep",
+        interval=settings.session_sweep_seconds,
+        run=lambda: expiry.sweep_idle_parties(database, idle_hours=settings.session_idle_hours),
+    )
+    running.runner = tasks.TaskRunner([sweep])
+    running.runner.start()
+    return running
+
+
+async def _stop(running: _Running) -> None:
+    state = running.state
+    running.stop.set()
+    if running.runner is not None:
+        await running.runner.stop()
+    if running.metrics_server is not None:
+        await running.metrics_server.stop()
+    for task in running.background:
+        task.cancel()
+    await asyncio.gather(*running.background, return_exceptions=True)
+    await runtime.stop(state.realtime)
+    if state.limiter is not None:
+        await state.limiter.aclose()
+    await state.catalog.aclose()
+    await state.http.aclose()
+    if state.redis is not None:
+        await state.redis.aclose()
+    await state.database.engine.dispose()
+    metrics.POOL.untrack(state.database.engine)
+    sentry.flush()
+
+
 def _lifespan(
     settings: Settings, watchdog: ShutdownWatchdog | None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -68,65 +151,21 @@ def _lifespan(
             for problem in problems:
                 log.error("startup_refused", reason=problem)
             raise StartupRefused("refusing to start: " + "; ".join(problems))
-        engine = create_engine(settings)
-        http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.catalog_timeout_seconds),
-            headers={"User-Agent": f"queueit-server/{__version__}"},
-            verify=_tls_context(),
-        )
-        state = AppState(
-            settings=settings,
-            engine=engine,
-            sessionmaker=create_sessionmaker(engine),
-            http=http,
-            verifier=build_verifier(settings, http),
-        )
-        if settings.redis_url:
-            state.redis = Redis.from_url(
-                settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
-            )
-        if settings.rate_limit_enabled:
-            state.limiter = RateLimiter(settings)
-        state.catalog = await build_catalog(settings, http, state.redis)
-        app.state.ctx = state
-        stop = asyncio.Event()
-        background: list[asyncio.Task[None]] = []
-        if state.verifier.jwks is not None:
-            background.append(asyncio.create_task(state.verifier.jwks.warm_up(stop)))
-        await realtime_setup.start(state)
-        metrics.POOL.track(engine)
-        metrics_server = await exposition.start_server(state)
-        runner = tasks.TaskRunner(state, tasks.default_tasks(state))
-        runner.start()
+        running = await _start(settings)
+        app.state.ctx = running.state
+        app.state.realtime = running.state.realtime
         log.info(
             "startup_complete",
             environment=settings.environment.value,
             auth_mode=settings.auth_mode,
-            database=engine.dialect.name,
+            database=running.state.database.dialect,
         )
         try:
             yield
         finally:
             if watchdog is not None:
                 watchdog.arm()  # from here on the process must be gone within its bound
-            stop.set()
-            await runner.stop()
-            if metrics_server is not None:
-                await metrics_server.stop()
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
-            await realtime_setup.stop(state)
-            if state.limiter is not None:
-                await state.limiter.aclose()
-            if state.catalog is not None:
-                await state.catalog.aclose()
-            await http.aclose()
-            if state.redis is not None:
-                await state.redis.aclose()
-            await engine.dispose()
-            metrics.POOL.untrack(engine)
-            sentry.flush()
+            await _stop(running)
             log.info("shutdown_complete")
 
     return lifespan
@@ -146,23 +185,30 @@ def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> F
             settings, ShutdownWatchdog(settings.shutdown_watchdog_seconds) if watchdog else None
         ),
     )
+    app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(web_router)
     # Included one by one (not through an /api/v1 router of routers): FastAPI builds each
     # route's context once per include level, and app start-up is paid by every test.
     for router in (
-        auth_router,
-        users_router,
-        sessions_router,
-        songs_router,
-        catalog_router,
+        auth.router,
+        users.router,
+        party.router,
+        songs.router,
+        catalog.router,
         web_api_router,
     ):
-        app.include_router(router, prefix="/api/v1", dependencies=[Depends(limit(Scope.DEFAULT))])
+        app.include_router(
+            router, prefix="/api/v1", dependencies=[Depends(rate_limited(Scope.DEFAULT))]
+        )
     app.include_router(realtime_router, prefix="/api/v1")  # WebSocket: no HTTP-only deps
     bench_routes.install(app, settings)  # BENCH_ENDPOINTS only; refused in production
+    _add_middleware(app, settings)
+    return app
 
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.allowed_origins:
         app.add_middleware(
@@ -177,7 +223,6 @@ def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> F
     app.add_middleware(
         RequestContextMiddleware, hsts=settings.environment == Environment.production
     )
-    return app
 
 
 def create_served_app() -> FastAPI:

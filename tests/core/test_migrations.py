@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from queueit.core.db import create_engine
+from queueit.core.engine import create_engine
 from queueit.core.migrate import downgrade, upgrade
 from queueit.core.settings import Settings
 from tests.conftest import PG_URL, asyncpg_url, pg_available

@@ -15,7 +15,8 @@ from bench.drills.infra import missing_tools
 
 from tests.conftest import PG_URL, REQUIRE_SERVICES, pg_available
 
-pytestmark = pytest.mark.slow
+# Each drill is bounded by TIMEOUT_SECONDS in its subprocess; the test's own bound is above it.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_SECONDS = 150  # each drill takes well under a minute; this is a backstop

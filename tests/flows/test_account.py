@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from queueit.core.db import DomainEvent
+from queueit.core.events import DomainEvent
 from tests.factories import auth, make_host, make_user, token_for, track
 
 ME = "/api/v1/users/me"
@@ -144,8 +144,7 @@ async def test_host_deletion_ends_the_party_for_everyone(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     received: list[DomainEvent] = []
-    assert app.state.ctx.backplane is not None
-    app.state.ctx.backplane.add_listener(lambda event, _ts: received.append(event))
+    app.state.ctx.realtime.backplane.add_listener(lambda event, _ts: received.append(event))
 
     host, session_id, code = await start_party(client)
     member = await make_user(client)
@@ -163,7 +162,7 @@ async def test_host_deletion_ends_the_party_for_everyone(
     assert rejoin.status_code == 404
     assert rejoin.json()["code"] == "session_not_found"
     ended = [e for e in received if e.name == "session.ended"]
-    assert [str(e.session_id) for e in ended] == [session_id]
+    assert [str(e.party_id) for e in ended] == [session_id]
     assert ended[0].data["reason"] == "host_deleted"
 
     # The member's account is untouched, and the join code is free for a new party.

@@ -137,7 +137,7 @@ async def test_exposition_has_the_operational_series(
 
 
 async def test_pool_gauge_sees_checked_out_connections(app: object) -> None:
-    engine = app.state.ctx.engine  # type: ignore[attr-defined]
+    engine = app.state.ctx.database.engine  # type: ignore[attr-defined]
     baseline = sample("queueit_db_pool_checked_out")
     async with engine.connect():
         assert sample("queueit_db_pool_checked_out") == baseline + 1

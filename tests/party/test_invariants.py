@@ -138,7 +138,7 @@ class PartyMachine(RuleBasedStateMachine):
 
     def rows(self, sql: str) -> list[dict[str, Any]]:
         async def fetch() -> list[dict[str, Any]]:
-            async with self.app.state.ctx.engine.connect() as conn:
+            async with self.app.state.ctx.database.engine.connect() as conn:
                 result = await conn.execute(text(sql))
                 return [dict(r._mapping) for r in result]
 
@@ -160,7 +160,7 @@ class PartyMachine(RuleBasedStateMachine):
 
     @invariant()
     def queue_order_follows_the_rule(self) -> None:
-        from queueit.core.db import UTCDateTime
+        from queueit.core.types import UTCDateTime
 
         decode = UTCDateTime().process_result_value
         rows = self.rows(
@@ -194,6 +194,7 @@ class PartyMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~1 min on a quiet machine; the bound allows a loaded one
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_party_invariants(backend: str, sqlite_template: Path, tmp_path: Path) -> None:
     PartyMachine.database_url = PG_URL if backend == "postgresql" else "sqlite+aiosqlite://"

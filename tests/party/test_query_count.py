@@ -11,8 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, insert, select
 
 from queueit.catalog.models import Song
-from queueit.queue.models import QueuedSong, SongStatus
-from queueit.sessions.models import Session
+from queueit.party.models import Party, QueuedSong, SongStatus
 from tests.factories import make_host, make_user, track
 
 API = "/api/v1"
@@ -21,7 +20,7 @@ API = "/api/v1"
 async def _statements_for_current(
     app: FastAPI, client: httpx.AsyncClient, headers: dict[str, str]
 ) -> int:
-    engine = app.state.ctx.engine.sync_engine
+    engine = app.state.ctx.database.engine.sync_engine
     seen: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -39,10 +38,8 @@ async def _statements_for_current(
 async def seed_queued_songs(app: FastAPI, *, join_code: str, count: int) -> None:
     """`count` more queued songs for the party, written in two statements (adding 500 songs
     one request at a time would take most of this test's time, and is not what it measures)."""
-    async with app.state.ctx.sessionmaker() as db:
-        party = (
-            await db.execute(select(Session).where(Session.join_code == join_code))
-        ).scalar_one()
+    async with app.state.ctx.database.sessionmaker() as db:
+        party = (await db.execute(select(Party).where(Party.join_code == join_code))).scalar_one()
         now = datetime.now(UTC)
         songs = [
             {
@@ -64,7 +61,7 @@ async def seed_queued_songs(app: FastAPI, *, join_code: str, count: int) -> None
         queued = [
             {
                 "id": uuid.uuid4(),
-                "session_id": party.id,
+                "party_id": party.id,
                 "song_id": song["id"],
                 "added_by_id": party.host_id,
                 "status": SongStatus.queued,

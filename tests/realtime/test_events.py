@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from queueit.core.db import create_engine
-from queueit.sessions.models import Session
+from queueit.core.engine import create_engine
+from queueit.party.models import Party
 from tests.conftest import make_settings
 from tests.factories import track
 from tests.realtime.harness import (
@@ -150,8 +150,8 @@ async def test_open_sockets_count_as_presence(
         engine = create_engine(make_settings(database_url, tmp_path / "probe"))
         try:
             async with engine.connect() as db:
-                query = select(Session.last_activity_at).where(
-                    Session.id == uuid.UUID(party.session_id)
+                query = select(Party.last_activity_at).where(
+                    Party.id == uuid.UUID(party.session_id)
                 )
                 active_at = (await db.execute(query)).scalar_one()
         finally:

@@ -71,7 +71,7 @@ async def test_a_client_that_stops_answering_pings_is_closed(
         assert protocol.close_rcvd.code == 1011  # keepalive ping timeout
         assert time.monotonic() - started < 5
         await asyncio.sleep(0.2)
-        assert server.state.hub.connections() == []
+        assert server.state.realtime.hub.connections() == []
     finally:
         writer.close()
         await writer.wait_closed()

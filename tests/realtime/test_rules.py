@@ -7,7 +7,7 @@ import uuid
 import orjson
 import pytest
 
-from queueit.core.db import DomainEvent
+from queueit.core.events import DomainEvent, EventName
 from queueit.core.settings import Settings
 from queueit.realtime.backplane import InMemoryBackplane
 from queueit.realtime.reader import AUTH_MESSAGE_MAX_BYTES, RateLimit, parse
@@ -63,7 +63,7 @@ async def test_a_failing_listener_never_fails_the_publisher() -> None:
 
     backplane.add_listener(broken)
     backplane.add_listener(lambda event, ts: seen.append(event.name))
-    await backplane.publish_many([DomainEvent(uuid.uuid4(), "queue.updated", 2, {})])
+    await backplane.publish_many([DomainEvent(uuid.uuid4(), EventName.QUEUE_UPDATED, 2, {})])
     assert seen == ["queue.updated"]
     assert backplane.health() == "ok"
     await backplane.stop()

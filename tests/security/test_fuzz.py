@@ -26,6 +26,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # ~2 min on a quiet machine; the bound allows a loaded one
 def test_schemathesis_finds_no_failures(tmp_path: Path) -> None:
     port = _free_port()
     env = {

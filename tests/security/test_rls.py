@@ -11,8 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -22,10 +21,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from queueit.core.db import UnitOfWork, create_engine, create_sessionmaker
+from queueit.core.engine import create_engine, create_sessionmaker
 from queueit.core.settings import Settings
-from queueit.core.state import AppState
-from queueit.core.uow import open_uow
+from queueit.core.uow import Database, UnitOfWork, open_uow
 from queueit.main import create_app
 from tests.conftest import PG_URL, asyncpg_url, make_settings, truncate_pg
 from tests.factories import make_host, make_user, track
@@ -480,17 +478,9 @@ async def test_a_tv_link_reads_its_party_only(world: World, case: Case, target: 
 WHO = text("SELECT current_user::text, auth.uid()::text, session_user::text")
 
 
-def _state(settings: Settings) -> AppState:
+def _database(settings: Settings) -> Database:
     engine = create_engine(settings)
-    return cast(
-        AppState,
-        SimpleNamespace(
-            settings=settings,
-            engine=engine,
-            sessionmaker=create_sessionmaker(engine),
-            backplane=None,
-        ),
-    )
+    return Database(settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine))
 
 
 async def _who(uow: UnitOfWork) -> tuple[str, str | None]:
@@ -501,10 +491,10 @@ async def _who(uow: UnitOfWork) -> tuple[str, str | None]:
 async def test_a_unit_of_work_keeps_its_caller_across_transactions(pg_schema: bool) -> None:
     if not pg_schema:
         pytest.skip("PostgreSQL is not reachable")
-    state = _state(Settings(_env_file=None, database_url=PG_URL))
+    database = _database(Settings(_env_file=None, database_url=PG_URL))
     user_id = uuid.uuid4()
     try:
-        async with open_uow(state) as uow:
+        async with open_uow(database) as uow:
             # No caller named yet: a request starts as nobody (every policy denies).
             assert await _who(uow) == ("queueit_user", None)
             await uow.act_as(user_id)
@@ -515,23 +505,23 @@ async def test_a_unit_of_work_keeps_its_caller_across_transactions(pg_schema: bo
             assert await _who(uow) == ("queueit_user", str(user_id))
             await uow.rollback()
             assert await _who(uow) == ("queueit_user", str(user_id))
-        async with open_uow(state, system=True) as uow:
+        async with open_uow(database, system=True) as uow:
             assert await _who(uow) == ("queueit_system", None)
     finally:
-        await state.engine.dispose()
+        await database.engine.dispose()
 
 
 async def test_database_rls_off_keeps_the_login_role(pg_schema: bool) -> None:
     if not pg_schema:
         pytest.skip("PostgreSQL is not reachable")
-    state = _state(Settings(_env_file=None, database_url=PG_URL, database_rls=False))
+    database = _database(Settings(_env_file=None, database_url=PG_URL, database_rls=False))
     try:
-        async with open_uow(state) as uow:
+        async with open_uow(database) as uow:
             await uow.act_as(uuid.uuid4())
             role, uid, login = (await uow.session.execute(WHO)).one()
             assert (role, uid) == (login, None)
     finally:
-        await state.engine.dispose()
+        await database.engine.dispose()
 
 
 def test_rls_is_on_for_postgresql_only_unless_turned_off(tmp_path: Path) -> None:
@@ -553,7 +543,7 @@ async def test_an_api_request_runs_as_its_caller(pg_schema: bool, tmp_path: Path
         seen.append((statement, parameters))
 
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
-        engine = app.state.ctx.engine.sync_engine
+        engine = app.state.ctx.database.engine.sync_engine
         event.listen(engine, "before_cursor_execute", record)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

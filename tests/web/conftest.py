@@ -15,7 +15,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from queueit.web import tv
 from tests.conftest import REQUIRE_SERVICES, TEST_SECRET
 from tests.factories import auth, make_host, make_user, token_for, track
 
@@ -61,7 +60,8 @@ async def make_guest(client: httpx.AsyncClient, party: Party) -> dict[str, str]:
 
 
 def tv_key(app: FastAPI) -> bytes:
-    return tv.signing_key(app.state.ctx)
+    key: bytes = app.state.ctx.tv_key
+    return key
 
 
 def output_dir() -> Path:

@@ -113,15 +113,15 @@ async def test_tv_state_refuses_expired_forged_and_foreign_tokens(
     key = tv_key(app)
     url = TV_STATE.format(party.id)
 
-    expired = tv.mint(key, session_id=uuid.UUID(party.id), ttl_seconds=-120)
+    expired = tv.mint(key, party_id=uuid.UUID(party.id), ttl_seconds=-120)
     assert_envelope(await client.get(url, params={"token": expired}), 401, "token_expired")
 
     forged = tv.mint(
-        b"not the server key, but long enough" * 2, session_id=uuid.UUID(party.id), ttl_seconds=600
+        b"not the server key, but long enough" * 2, party_id=uuid.UUID(party.id), ttl_seconds=600
     )
     assert_envelope(await client.get(url, params={"token": forged}), 401, "token_invalid")
 
-    foreign = tv.mint(key, session_id=uuid.UUID(other.id), ttl_seconds=600)
+    foreign = tv.mint(key, party_id=uuid.UUID(other.id), ttl_seconds=600)
     response = await client.get(url, params={"token": foreign})
     assert_envelope(response, 401, "token_invalid")
     assert "another party" in response.json()["detail"]
@@ -135,7 +135,7 @@ async def test_tv_tokens_and_access_tokens_never_stand_in_for_each_other(
 ) -> None:
     party = await make_party(client)
     key = tv_key(app)
-    tv_token = tv.mint(key, session_id=uuid.UUID(party.id), ttl_seconds=600)
+    tv_token = tv.mint(key, party_id=uuid.UUID(party.id), ttl_seconds=600)
     # A TV token is no access token...
     assert_envelope(
         await client.get("/api/v1/users/me", headers=auth(tv_token)), 401, "token_invalid"
@@ -213,7 +213,7 @@ async def test_qr_code_with_a_tv_token(client: httpx.AsyncClient, app: FastAPI) 
     response = await client.get(QR.format(party.id), params={"token": token_of(link["url"])})
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/svg+xml"
-    foreign = tv.mint(tv_key(app), session_id=uuid.UUID(other.id), ttl_seconds=600)
+    foreign = tv.mint(tv_key(app), party_id=uuid.UUID(other.id), ttl_seconds=600)
     assert_envelope(
         await client.get(QR.format(party.id), params={"token": foreign}), 401, "token_invalid"
     )

@@ -141,25 +141,20 @@ def test_scripts_never_parse_data_as_html() -> None:
 def test_tv_key_without_any_hs_secret_is_generated_once_under_data_dir(tmp_path: Path) -> None:
     """Supabase with JWKS only: no HS secret, no LOCAL_JWT_SECRET."""
     settings = Settings(_env_file=None, data_dir=tmp_path, supabase_url="https://x.supabase.co")
+    verifier = SimpleNamespace(hs_secret="")
 
-    def state() -> SimpleNamespace:
-        return SimpleNamespace(settings=settings, verifier=SimpleNamespace(hs_secret=""), extras={})
-
-    first = tv.signing_key(state())  # type: ignore[arg-type]
+    first = tv.signing_key(settings, verifier)  # type: ignore[arg-type]
     secret_file = tmp_path / "tv_link_secret"
     assert secret_file.stat().st_mode & 0o777 == 0o600
-    assert tv.signing_key(state()) == first  # type: ignore[arg-type]  # another worker agrees
+    assert tv.signing_key(settings, verifier) == first  # type: ignore[arg-type]  # workers agree
     assert len(first) == 32
     assert not list(tmp_path.glob(".tv_link_secret.*"))  # no staging file left behind
 
 
 def test_tv_key_is_derived_not_the_access_token_secret() -> None:
     settings = Settings(_env_file=None, local_jwt_secret="l" * 40)
-    state = SimpleNamespace(
-        settings=settings, verifier=SimpleNamespace(hs_secret="l" * 40), extras={}
-    )
-    key = tv.signing_key(state)  # type: ignore[arg-type]
+    key = tv.signing_key(settings, SimpleNamespace(hs_secret="l" * 40))  # type: ignore[arg-type]
     assert key != ("l" * 40).encode()
-    token = tv.mint(key, session_id=uuid.uuid4(), ttl_seconds=60)
+    token = tv.mint(key, party_id=uuid.uuid4(), ttl_seconds=60)
     with pytest.raises(errors.Unauthorized, match="another party"):
-        tv.verify(key, token, session_id=uuid.uuid4(), leeway=0)
+        tv.verify(key, token, party_id=uuid.uuid4(), leeway=0)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from queueit.api.deps import State, Uow, rate_limited
 from queueit.auth import service
 from queueit.auth.schemas import AnonymousSignIn, TokenOut
 from queueit.core import errors
-from queueit.core.deps import State, Uow
 from queueit.core.openapi import errors_for
-from queueit.core.ratelimit import Scope, limit
+from queueit.core.ratelimit import Scope
 from queueit.users.schemas import UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 @router.post(
     "/anonymous",
-    dependencies=[Depends(limit(Scope.AUTH_ANONYMOUS, by_ip=True))],
+    dependencies=[Depends(rate_limited(Scope.AUTH_ANONYMOUS, by_ip=True))],
     response_model=TokenOut,
     summary="Sign in as a guest (local mode)",
     responses=errors_for(404, 422, 429),

@@ -7,16 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BeforeValidator
 
-from queueit.catalog.errors import CatalogUnavailable
+from queueit.api.deps import CurrentUser, State, rate_limited
 from queueit.catalog.schemas import SearchResults, Source, TrackList
-from queueit.catalog.service import CatalogService
-from queueit.core.deps import State
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
-from queueit.core.ratelimit import limit as rate_limit
-from queueit.core.state import AppState
 from queueit.core.text import REQUIRED_TEXT_PATTERN, clean_text, text_schema
-from queueit.users.deps import CurrentUser
 
 router = APIRouter(tags=["catalog"])
 
@@ -38,16 +33,9 @@ SourceParam = Annotated[
 ]
 
 
-def _catalog(state: AppState) -> CatalogService:
-    catalog: CatalogService | None = state.catalog
-    if catalog is None:  # the lifespan has not built it (yet): an outage, not a client error
-        raise CatalogUnavailable()
-    return catalog
-
-
 @router.get(
     "/spotify/search",
-    dependencies=[Depends(rate_limit(Scope.SEARCH))],
+    dependencies=[Depends(rate_limited(Scope.SEARCH))],
     response_model=TrackList,
     summary="Search tracks (iOS app)",
     responses=errors_for(401, 422, 429, 503),
@@ -59,7 +47,7 @@ async def spotify_search(
     the server's default catalog (the local demo catalog out of the box), so the app works in
     demo mode — check each track's `source`. A provider that rate-limits or fails gives 503
     `catalog_unavailable` (with `Retry-After` when known); an odd item is left out."""
-    results = await _catalog(state).search_spotify_compatible(
+    results = await state.catalog.search_spotify_compatible(
         query=q, limit=limit, market=user.storefront
     )
     return TrackList(tracks=results.tracks)
@@ -67,7 +55,7 @@ async def spotify_search(
 
 @router.get(
     "/catalog/search",
-    dependencies=[Depends(rate_limit(Scope.SEARCH))],
+    dependencies=[Depends(rate_limited(Scope.SEARCH))],
     response_model=SearchResults,
     summary="Search a music catalog",
     responses=errors_for(401, 404, 422, 429, 503),
@@ -83,4 +71,4 @@ async def catalog_search(
     `catalog_source_not_configured` when this server has no credentials for it), or the
     server's default catalog, in your storefront. The response names the catalog used.
     Results are cached briefly, so repeated searches are cheap."""
-    return await _catalog(state).search(query=q, limit=limit, market=user.storefront, source=source)
+    return await state.catalog.search(query=q, limit=limit, market=user.storefront, source=source)

@@ -1,4 +1,5 @@
-"""/api/v1/sessions: parties, their state, host controls and crowd skip."""
+"""/api/v1/sessions: parties (a party is a "session" in the API), their state, host controls
+and crowd skip."""
 
 from __future__ import annotations
 
@@ -7,20 +8,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from queueit.core.deps import Uow
+from queueit.api.deps import CurrentUser, Uow, rate_limited
 from queueit.core.openapi import errors_for
-from queueit.core.ratelimit import Scope, limit
-from queueit.queue.schemas import OkOut, QueuePage
-from queueit.sessions import playback, service
-from queueit.sessions.schemas import (
+from queueit.core.ratelimit import Scope
+from queueit.core.schemas import OkOut
+from queueit.party import lifecycle, playback, snapshot
+from queueit.party.schemas import (
     ControlIn,
     CurrentSessionOut,
+    QueuePage,
     SessionCreateIn,
     SessionJoinIn,
     SkipOut,
     SongFinishedIn,
 )
-from queueit.users.deps import CurrentUser
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
@@ -30,7 +31,7 @@ Offset = Annotated[int, Query(ge=0, le=100_000, description="Items to skip.")]
 
 @router.post(
     "/create",
-    dependencies=[Depends(limit(Scope.SESSIONS_CREATE))],
+    dependencies=[Depends(rate_limited(Scope.SESSIONS_CREATE))],
     response_model=CurrentSessionOut,
     summary="Host a party",
     responses=errors_for(400, 401, 403, 409, 422, 429),
@@ -41,14 +42,14 @@ async def create(
     """Open a party hosted by the caller, who must have an account (not a guest) and a music
     provider. Without `join_code` the server generates a 6-character code. The code is
     trimmed and upper-cased; 409 `join_code_taken` when another active party has it."""
-    return await service.create_session(uow, actor=user, join_code=body.join_code if body else None)
+    return await lifecycle.create(uow, actor=user, join_code=body.join_code if body else None)
 
 
 @router.post(
     "/join",
     dependencies=[
-        Depends(limit(Scope.SESSIONS_JOIN_IP, by_ip=True)),
-        Depends(limit(Scope.SESSIONS_JOIN)),
+        Depends(rate_limited(Scope.SESSIONS_JOIN_IP, by_ip=True)),
+        Depends(rate_limited(Scope.SESSIONS_JOIN)),
     ],
     response_model=CurrentSessionOut,
     summary="Join a party by code",
@@ -56,7 +57,7 @@ async def create(
 )
 async def join(uow: Uow, user: CurrentUser, body: SessionJoinIn) -> CurrentSessionOut:
     """Join the active party with this code (case-insensitive), leaving any other party."""
-    return await service.join_session(uow, actor=user, join_code=body.join_code)
+    return await lifecycle.join(uow, actor=user, join_code=body.join_code)
 
 
 @router.get(
@@ -70,7 +71,7 @@ async def current(
 ) -> CurrentSessionOut:
     """The party you are in: now playing, the queue in play order (paged), your votes, skip
     and participant counts. 404 `no_active_session` when you are in none (or it ended)."""
-    return await service.current(
+    return await snapshot.current(
         uow, actor=user, queue_limit=queue_limit, queue_offset=queue_offset
     )
 
@@ -85,8 +86,8 @@ async def queue(
     uow: Uow, user: CurrentUser, session_id: uuid.UUID, limit: Limit = 100, offset: Offset = 0
 ) -> QueuePage:
     """Queued songs in play order, paged. Members only."""
-    return await service.queue_page(
-        uow, actor=user, session_id=session_id, limit=limit, offset=offset
+    return await snapshot.queue_page(
+        uow, actor=user, party_id=session_id, limit=limit, offset=offset
     )
 
 
@@ -100,8 +101,8 @@ async def history(
     uow: Uow, user: CurrentUser, session_id: uuid.UUID, limit: Limit = 100, offset: Offset = 0
 ) -> QueuePage:
     """Played and skipped songs, newest first. Members only."""
-    return await service.history_page(
-        uow, actor=user, session_id=session_id, limit=limit, offset=offset
+    return await snapshot.history_page(
+        uow, actor=user, party_id=session_id, limit=limit, offset=offset
     )
 
 
@@ -110,7 +111,7 @@ async def history(
 )
 async def leave(uow: Uow, user: CurrentUser) -> OkOut:
     """Leave the party you are in (a no-op when in none); withdraws your skip request."""
-    await service.leave(uow, actor=user)
+    await lifecycle.leave(uow, actor=user)
     return OkOut()
 
 
@@ -170,5 +171,5 @@ async def withdraw_skip(uow: Uow, user: CurrentUser) -> SkipOut:
 )
 async def end(uow: Uow, user: CurrentUser) -> OkOut:
     """Host only: end the party. Members get `session.ended`; the join code is freed."""
-    await playback.end(uow, actor=user)
+    await lifecycle.end(uow, actor=user)
     return OkOut()

@@ -6,37 +6,36 @@ import uuid
 
 from fastapi import APIRouter, Depends
 
-from queueit.core.deps import SettingsDep, State, Uow
+from queueit.api.deps import CurrentUser, State, Uow, rate_limited
 from queueit.core.openapi import errors_for
-from queueit.core.ratelimit import Scope, limit
-from queueit.queue import service
-from queueit.queue.schemas import AddSongIn, OkOut, QueuedSongOut, VoteIn, VoteOut
-from queueit.users.deps import CurrentUser
+from queueit.core.ratelimit import Scope
+from queueit.core.schemas import OkOut
+from queueit.flows import adding
+from queueit.party import songs, voting
+from queueit.party.schemas import AddSongIn, QueuedSongOut, VoteIn, VoteOut
 
 router = APIRouter(prefix="/songs", tags=["songs"])
 
 
 @router.post(
     "/add",
-    dependencies=[Depends(limit(Scope.SONGS_ADD))],
+    dependencies=[Depends(rate_limited(Scope.SONGS_ADD))],
     response_model=QueuedSongOut,
     summary="Add a song to your party's queue",
     responses=errors_for(401, 404, 409, 422, 429, 503),
 )
-async def add(
-    uow: Uow, user: CurrentUser, state: State, settings: SettingsDep, body: AddSongIn
-) -> QueuedSongOut:
+async def add(uow: Uow, user: CurrentUser, state: State, body: AddSongIn) -> QueuedSongOut:
     """Queue a track from a search result. Adding a track already queued counts as your upvote
     on it. The first song of a party with nothing playing starts at once. Guests get 409
     `session_locked` while the host has locked the queue; 422 `track_unavailable` when the
     host's catalog has no match."""
-    return await service.add_song(
+    return await adding.add_track(
         uow,
         actor=user,
         track=body,
         catalog=state.catalog,
-        max_queue_length=settings.max_queue_length,
-        max_songs_per_guest=settings.max_songs_per_guest,
+        max_queue_length=state.settings.max_queue_length,
+        max_songs_per_guest=state.settings.max_songs_per_guest,
     )
 
 
@@ -49,13 +48,13 @@ async def add(
 async def remove(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID) -> OkOut:
     """The host removes any queued song; whoever added a song may remove it while nobody
     else has voted on it."""
-    await service.remove_song(uow, actor=user, queued_song_id=queued_song_id)
+    await songs.remove_song(uow, actor=user, queued_song_id=queued_song_id)
     return OkOut()
 
 
 @router.post(
     "/{queued_song_id:uuid}/vote",
-    dependencies=[Depends(limit(Scope.SONGS_VOTE))],
+    dependencies=[Depends(rate_limited(Scope.SONGS_VOTE))],
     response_model=VoteOut,
     summary="Vote on a song",
     responses=errors_for(401, 404, 409, 422, 429),
@@ -63,16 +62,16 @@ async def remove(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID) -> OkOu
 async def vote(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID, body: VoteIn) -> VoteOut:
     """Cast or change your vote (+1 or -1) on a queued song in your party. `total_votes` is
     the committed total. 409 `song_not_votable` once the song left the queue."""
-    return await service.vote(uow, actor=user, queued_song_id=queued_song_id, value=body.vote_value)
+    return await voting.vote(uow, actor=user, queued_song_id=queued_song_id, value=body.vote_value)
 
 
 @router.delete(
     "/{queued_song_id:uuid}/vote",
-    dependencies=[Depends(limit(Scope.SONGS_VOTE))],
+    dependencies=[Depends(rate_limited(Scope.SONGS_VOTE))],
     response_model=VoteOut,
     summary="Withdraw your vote",
     responses=errors_for(401, 404, 409, 429),
 )
 async def unvote(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID) -> VoteOut:
     """Withdraw your vote on a queued song."""
-    return await service.vote(uow, actor=user, queued_song_id=queued_song_id, value=None)
+    return await voting.vote(uow, actor=user, queued_song_id=queued_song_id, value=None)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from queueit.core.deps import Uow
+from queueit.api.deps import CurrentUser, Uow
 from queueit.core.openapi import errors_for
+from queueit.flows import account
 from queueit.users import service
-from queueit.users.deps import CurrentUser
 from queueit.users.schemas import UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -38,5 +38,5 @@ async def patch_me(uow: Uow, user: CurrentUser, body: UserUpdate) -> UserOut:
 async def delete_me(uow: Uow, user: CurrentUser) -> Response:
     """Deletes your votes, skip requests and profile, and ends the sessions you host. Tokens
     issued before the deletion stop working (401 `account_deleted`)."""
-    await service.delete_account(uow, user=user)
+    await account.delete_account(uow, user=user)
     return Response(status_code=204)

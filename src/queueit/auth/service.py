@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
-
-from queueit.core.db import UnitOfWork
 from queueit.core.security import mint_local_token
-from queueit.users import repository as users_repository
+from queueit.core.uow import UnitOfWork
+from queueit.users import service as users_service
 from queueit.users.models import MusicProvider, User
 
 
@@ -17,11 +15,7 @@ async def sign_in_anonymous(
 ) -> tuple[str, User]:
     user_id = uuid.uuid4()
     await uow.act_as(user_id, is_anonymous=True)
-    await users_repository.insert_if_absent(
-        uow.session, user_id=user_id, is_anonymous=True, display_name=display_name
-    )
-    user = await users_repository.get(uow.session, user_id)
-    assert user is not None
+    user = await users_service.provision_guest(uow, user_id=user_id, display_name=display_name)
     token = mint_local_token(secret, sub=user_id, is_anonymous=True, ttl_seconds=ttl_seconds)
     return token, user
 
@@ -31,17 +25,5 @@ async def token_for_username(
 ) -> str:
     """A token for the named (non-anonymous) user, creating the user when new. A new user gets
     `provider` so they can host at once."""
-    db = uow.session
-    found = await db.execute(select(User).where(func.lower(User.username) == username.lower()))
-    user = found.scalar_one_or_none()
-    if user is None:
-        user = User(
-            id=uuid.uuid4(),
-            username=username,
-            is_anonymous=False,
-            music_provider=provider,
-            storefront="us",
-        )
-        db.add(user)
-        await db.flush()
+    user = await users_service.named_user(uow, username=username, provider=provider)
     return mint_local_token(secret, sub=user.id, is_anonymous=False, ttl_seconds=ttl_seconds)

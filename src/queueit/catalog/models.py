@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from queueit.core.db import Base, UTCDateTime, new_id, utcnow
+from queueit.core.types import Base, UTCDateTime, new_id, utcnow
 
 
 class Song(Base):

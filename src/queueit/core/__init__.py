@@ -1,1 +1,2 @@
-"""Shared core: settings, database, errors, logging, middleware, security."""
+"""The shared core, one concept per module (docs/ARCHITECTURE.md lists them); it imports
+nothing above it."""

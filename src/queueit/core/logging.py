@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from typing import Any
 
 import structlog
 
+from queueit.core import redaction
 from queueit.core.settings import Settings
-
-_SECRET_KEYS = re.compile(r"(token|secret|password|authorization|key|dsn|cookie)", re.IGNORECASE)
-_JWT_LIKE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
 
 
 def mask_secret_values(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """Never log a token or key: mask values under secret-sounding keys and JWT-shaped text."""
+    """Never log a token or key (core/redaction.py: the policy Sentry events follow too)."""
     for key, value in list(event_dict.items()):
-        if key != "event" and _SECRET_KEYS.search(key) and value:
-            event_dict[key] = "***"
-        elif isinstance(value, str) and "eyJ" in value:
-            event_dict[key] = _JWT_LIKE.sub("***", value)
+        if key == "event":
+            continue
+        if redaction.is_secret_key(key, value):
+            event_dict[key] = redaction.MASK
+        elif isinstance(value, str):
+            event_dict[key] = redaction.scrub_text(value)
     return event_dict
 
 

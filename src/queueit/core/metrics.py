@@ -54,6 +54,17 @@ WS_MESSAGES_SENT = Counter(
     "Realtime messages written to sockets, by event name.",
     ["event"],
 )
+_SENT_BY_EVENT: dict[str, Any] = {}
+
+
+def count_sent(event: str) -> None:
+    """One frame written to a socket (children are cached: this runs once per frame)."""
+    child = _SENT_BY_EVENT.get(event)
+    if child is None:
+        child = _SENT_BY_EVENT[event] = WS_MESSAGES_SENT.labels(event=event or "other")
+    child.inc()
+
+
 WS_MESSAGES_DROPPED = Counter(
     "queueit_ws_messages_dropped",
     "Realtime messages not delivered, by reason (e.g. 'overflow', 'closed').",

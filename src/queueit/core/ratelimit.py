@@ -1,23 +1,22 @@
 """Rate limits with the `limits` library's async strategies: per verified user, else per client
-IP; in memory by default, in Redis when configured so N instances enforce 1x the limit."""
+IP; in memory by default, in Redis when configured so N instances enforce 1x the limit.
+The HTTP dependency that applies them to routes is api/deps.py's `rate_limited`."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import structlog
-from fastapi import Request, Response
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from queueit.core import errors, metrics
-from queueit.core.middleware import client_ip
 from queueit.core.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -106,6 +105,20 @@ class RateLimiter:
         if client is not None:
             await client.aclose()
 
+    async def enforce(self, scope: Scope, identity: str) -> dict[str, str]:
+        """Count one request of `identity` against `scope`: the RateLimit-* headers to send,
+        or RateLimited (429, with Retry-After) when over the limit."""
+        verdict = await self.hit(scope, identity)
+        headers = rate_limit_headers(verdict)
+        if not verdict.allowed:
+            metrics.RATE_LIMITED.labels(scope=scope).inc()
+            retry = headers["RateLimit-Reset"]
+            raise errors.RateLimited(
+                f"Too many requests; try again in {retry} s.",
+                headers={**headers, "Retry-After": retry},
+            )
+        return headers
+
     async def hit(self, scope: Scope, identity: str) -> Verdict:
         """Count one request; the tightest of the scope's limits decides. Fails open when the
         storage (Redis) is unreachable: an outage must not take the API down."""
@@ -129,67 +142,10 @@ class RateLimiter:
         )
 
 
-def identity_of(request: Request, trusted_proxies: list[str]) -> str:
-    user_id = getattr(request.state, "user_id", None)
-    if user_id is not None:
-        return f"user:{user_id}"
-    return f"ip:{client_ip(request.scope, trusted_proxies)}"
-
-
-def _headers(verdict: Verdict) -> dict[str, str]:
+def rate_limit_headers(verdict: Verdict) -> dict[str, str]:
     reset = max(1, math.ceil(verdict.reset_after))
     return {
         "RateLimit-Limit": str(verdict.limit),
         "RateLimit-Remaining": str(verdict.remaining),
         "RateLimit-Reset": str(reset),
     }
-
-
-def limit(scope: Scope, *, by_ip: bool = False) -> Callable[..., Awaitable[None]]:
-    """A dependency enforcing `scope`'s limits for the caller (or always per IP)."""
-
-    async def dependency(request: Request, response: Response) -> None:
-        state = request.app.state.ctx
-        limiter: RateLimiter | None = state.limiter
-        if limiter is None:
-            return
-        await _identify(request)
-        identity = (
-            f"ip:{client_ip(request.scope, limiter.trusted_proxies)}"
-            if by_ip
-            else identity_of(request, limiter.trusted_proxies)
-        )
-        verdict = await limiter.hit(scope, identity)
-        headers = _headers(verdict)
-        if not verdict.allowed:
-            _count_rejection(scope)
-            retry = headers["RateLimit-Reset"]
-            raise errors.RateLimited(
-                f"Too many requests; try again in {retry} s.",
-                headers={**headers, "Retry-After": retry},
-            )
-        for name, value in headers.items():
-            response.headers[name] = value
-
-    return dependency
-
-
-async def _identify(request: Request) -> None:
-    """Verify the bearer token once per request (cached on request.state) so limits key on
-    the verified user; an invalid token is limited by IP and rejected later by the route."""
-    if hasattr(request.state, "claims_checked"):
-        return
-    request.state.claims_checked = True
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("bearer "):
-        return
-    try:
-        claims = await request.app.state.ctx.verifier.verify(header[7:].strip())
-    except errors.AppError:
-        return
-    request.state.claims = claims
-    request.state.user_id = claims.sub
-
-
-def _count_rejection(scope: Scope) -> None:
-    metrics.RATE_LIMITED.labels(scope=scope).inc()

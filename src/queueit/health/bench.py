@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from queueit.core.deps import State
+from queueit.api.deps import State
 from queueit.core.settings import Settings
-from queueit.sessions.schemas import CurrentSessionOut
+from queueit.party.schemas import CurrentSessionOut
 
 PAYLOAD_FILE = "bench-current.json"
-_CACHE_KEY = "bench_current"
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,10 +29,9 @@ def _load(settings: Settings) -> CurrentSessionOut:
 @router.get("/bench/current", response_model=CurrentSessionOut)
 async def bare_current(state: State) -> CurrentSessionOut:
     """The benchmark member's CurrentSession, from memory."""
-    cached = state.extras.get(_CACHE_KEY)
-    if not isinstance(cached, CurrentSessionOut):
-        cached = state.extras[_CACHE_KEY] = _load(state.settings)
-    return cached
+    if state.bench_current is None:
+        state.bench_current = _load(state.settings)
+    return state.bench_current
 
 
 def install(app: FastAPI, settings: Settings) -> None:

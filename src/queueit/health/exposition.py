@@ -12,7 +12,7 @@ import contextlib
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from queueit.core.state import AppState
+from queueit.api.state import AppState
 from queueit.health import service
 
 log = structlog.get_logger(__name__)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from queueit.core.deps import State
+from queueit.api.deps import State
 from queueit.core.errors import NotFound
 from queueit.health import exposition, service
 

@@ -7,20 +7,20 @@ import asyncio
 import time
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
+from queueit.api.state import AppState
 from queueit.core import metrics
-from queueit.core.state import AppState
-from queueit.sessions.models import Session
+from queueit.core.uow import open_uow
+from queueit.party import lifecycle
 
 CHECK_TIMEOUT_SECONDS = 2.0
 # A scrape refreshes readiness and the active-session count at most this often per process.
 METRICS_REFRESH_SECONDS = 15.0
-_REFRESHED_AT = "metrics_refreshed_at"
 
 
 async def _database(state: AppState) -> str:
-    async with state.engine.connect() as conn:
+    async with state.database.engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
     return "ok"
 
@@ -45,8 +45,8 @@ async def _bounded(check: Any, state: AppState) -> str:
 async def readiness(state: AppState) -> tuple[bool, dict[str, Any]]:
     """(can serve, body). Only the database decides 503; Redis or a catalog down is degraded."""
     database, redis = await asyncio.gather(_bounded(_database, state), _bounded(_redis, state))
-    catalog = state.catalog.health() if state.catalog is not None else "disabled"
-    backplane = state.backplane.health() if state.backplane is not None else "disabled"
+    catalog = state.catalog.health()
+    backplane = state.realtime.backplane.health()
     checks = {"database": database, "redis": redis, "catalog": catalog, "backplane": backplane}
     ok = database == "ok"
     degraded = any(v not in ("ok", "disabled") for v in checks.values())
@@ -58,10 +58,9 @@ async def readiness(state: AppState) -> tuple[bool, dict[str, Any]]:
     return ok, {"status": status, "checks": checks}
 
 
-async def _count_active_sessions(state: AppState) -> int:
-    async with state.sessionmaker() as db:
-        query = select(func.count()).select_from(Session).where(Session.ended_at.is_(None))
-        return int(await db.scalar(query) or 0)
+async def _count_active_parties(state: AppState) -> int:
+    async with open_uow(state.database, system=True) as uow:
+        return await lifecycle.count_active(uow)
 
 
 async def refresh_metrics(state: AppState) -> None:
@@ -69,15 +68,15 @@ async def refresh_metrics(state: AppState) -> None:
     at most every METRICS_REFRESH_SECONDS, each bounded by the check timeout. A failure keeps
     the previous values (readiness already reports the outage)."""
     now = time.monotonic()
-    last = state.extras.get(_REFRESHED_AT)
-    if isinstance(last, float) and now - last < METRICS_REFRESH_SECONDS:
+    last = state.health.refreshed_at
+    if last is not None and now - last < METRICS_REFRESH_SECONDS:
         return
-    state.extras[_REFRESHED_AT] = now  # set first: concurrent scrapes do not pile up
+    state.health.refreshed_at = now  # set first: concurrent scrapes do not pile up
     ok, _ = await readiness(state)
     if not ok:
         return
     try:
-        count = await asyncio.wait_for(_count_active_sessions(state), CHECK_TIMEOUT_SECONDS)
+        count = await asyncio.wait_for(_count_active_parties(state), CHECK_TIMEOUT_SECONDS)
     except Exception:  # the database just went away; readiness shows it
         return
     metrics.ACTIVE_SESSIONS.set(count)

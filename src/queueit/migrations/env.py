@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from queueit.core.models import Base
+from queueit.migrations.metadata import Base
 
 config = context.config
 target_metadata = Base.metadata

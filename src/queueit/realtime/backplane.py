@@ -7,7 +7,7 @@ from typing import Protocol
 
 import structlog
 
-from queueit.core.db import DomainEvent
+from queueit.core.events import DomainEvent
 from queueit.realtime.protocol import now_iso
 
 log = structlog.get_logger(__name__)

@@ -36,11 +36,11 @@ class Connection:
         "left_version",
         "max_buffer",
         "opened_at",
+        "party_id",
         "peer_gone",
         "resync_again",
         "resyncing",
         "seen_version",
-        "session_id",
         "snapshot_version",
         "user_id",
         "websocket",
@@ -50,13 +50,13 @@ class Connection:
         self,
         websocket: WebSocket,
         *,
-        session_id: uuid.UUID,
+        party_id: uuid.UUID,
         claims: Claims,
         max_buffer: int,
         close_timeout: float,
     ) -> None:
         self.websocket = websocket
-        self.session_id = session_id
+        self.party_id = party_id
         self.claims = claims
         self.user_id = claims.sub
         self.max_buffer = max_buffer
@@ -95,7 +95,7 @@ class Connection:
         if len(self._items) >= self.max_buffer:
             log.info(
                 "realtime_client_too_slow",
-                session_id=str(self.session_id),
+                session_id=str(self.party_id),
                 user_id=str(self.user_id),
                 buffered=len(self._items),
             )
@@ -161,7 +161,7 @@ class Connection:
             # The client stopped reading: give up on it (the server's transport closes it).
             log.info(
                 "realtime_close_timed_out",
-                session_id=str(self.session_id),
+                session_id=str(self.party_id),
                 code=self.close_code,
             )
         except (WebSocketDisconnect, OSError, RuntimeError):
@@ -177,6 +177,7 @@ class Connection:
                 if not item.control and item.version < self._accept_min:
                     continue  # already covered by a snapshot, or older than what was sent
                 await self.websocket.send_text(item.frame)
+                metrics.count_sent(item.event)
                 if item.snapshot:
                     self._accept_min = item.version + 1
                 elif not item.control:

@@ -1,5 +1,6 @@
 """The per-process hub: one backplane listener fanning events out to the sockets of each
-session, presence for connected users, and repair after backplane gaps."""
+party, presence for connected users, and repair after backplane gaps. It knows parties only
+by id and events only by name; snapshots, versions and presence come from its ViewSource."""
 
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ import structlog
 from starlette.websockets import WebSocket
 
 from queueit.core import metrics
-from queueit.core.db import DomainEvent
-from queueit.core.security import Claims
-from queueit.core.state import AppState
-from queueit.realtime import service
+from queueit.core.events import DomainEvent, EventName
+from queueit.core.security import Claims, TokenVerifier
+from queueit.core.settings import Settings
 from queueit.realtime.connection import Connection
-from queueit.realtime.protocol import SESSION_ENDED, CloseCode, Outgoing, encode
-from queueit.sessions.events import INTERNAL_EVENTS
+from queueit.realtime.protocol import SNAPSHOT, CloseCode, Outgoing, encode, now_iso
+from queueit.realtime.source import Refused, ViewSource
 
 log = structlog.get_logger(__name__)
 
@@ -29,10 +29,11 @@ RESYNC_CONCURRENCY = 4
 
 
 class Hub:
-    def __init__(self, state: AppState) -> None:
-        self.state = state
-        self.settings = state.settings
-        self._sessions: dict[uuid.UUID, set[Connection]] = {}
+    def __init__(self, settings: Settings, source: ViewSource, verifier: TokenVerifier) -> None:
+        self.settings = settings
+        self.source = source
+        self.verifier = verifier  # a fresh `auth` message is verified like the first token
+        self._parties: dict[uuid.UUID, set[Connection]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync_limit = asyncio.Semaphore(RESYNC_CONCURRENCY)
         self._presence_task: asyncio.Task[None] | None = None
@@ -73,21 +74,19 @@ class Hub:
     # -- registry ----------------------------------------------------------------------------
 
     def connections(self) -> list[Connection]:
-        return [conn for conns in self._sessions.values() for conn in conns]
+        return [conn for conns in self._parties.values() for conn in conns]
 
-    def register(
-        self, websocket: WebSocket, *, session_id: uuid.UUID, claims: Claims
-    ) -> Connection:
-        """Start buffering the session's events for a new socket (sent after its snapshot)."""
+    def register(self, websocket: WebSocket, *, party_id: uuid.UUID, claims: Claims) -> Connection:
+        """Start buffering the party's events for a new socket (sent after its snapshot)."""
         conn = Connection(
             websocket,
-            session_id=session_id,
+            party_id=party_id,
             claims=claims,
             max_buffer=self.settings.realtime_buffer_size,
             close_timeout=self.settings.realtime_close_timeout_seconds,
         )
         self.set_expiry(conn, claims.expires_at)
-        self._sessions.setdefault(session_id, set()).add(conn)
+        self._parties.setdefault(party_id, set()).add(conn)
         self._all_closed.clear()
         metrics.WS_CONNECTIONS.inc()
         return conn
@@ -95,13 +94,13 @@ class Hub:
     def unregister(self, conn: Connection) -> None:
         if conn.expiry is not None:
             conn.expiry.cancel()
-        conns = self._sessions.get(conn.session_id)
+        conns = self._parties.get(conn.party_id)
         if conns is not None and conn in conns:
             conns.discard(conn)
             metrics.WS_CONNECTIONS.dec()
             if not conns:
-                del self._sessions[conn.session_id]
-        if not self._sessions:
+                del self._parties[conn.party_id]
+        if not self._parties:
             self._all_closed.set()
 
     def set_expiry(self, conn: Connection, expires_at: int) -> None:
@@ -116,19 +115,20 @@ class Hub:
     # -- events ------------------------------------------------------------------------------
 
     def on_event(self, event: DomainEvent, ts: str) -> None:
-        """Backplane listener: serialise once, append to every socket of the session."""
-        conns = self._sessions.get(event.session_id)
+        """Backplane listener: serialise once, append to every socket of the party."""
+        conns = self._parties.get(event.party_id)
         if not conns:
             return
-        if event.name in INTERNAL_EVENTS:
-            if event.name == "member.left":
+        if event.name.internal:
+            if event.name is EventName.MEMBER_LEFT:
                 self._member_left(conns, event)
             return
-        frame = encode(event.name, event.session_id, event.version, ts, event.data)
-        ended = event.name == SESSION_ENDED
+        frame = encode(event.name, event.party_id, event.version, ts, event.data)
+        ended = event.name.ends_party
         item = Outgoing(
             version=event.version,
             frame=frame,
+            event=event.name,
             close_code=CloseCode.NOT_FOUND if ended else None,
             close_reason="session ended" if ended else "",
         )
@@ -158,20 +158,26 @@ class Hub:
                 conn.resync_again = False
                 conn.pause()
                 try:
-                    snapshot = await service.open_view(
-                        self.state, claims=conn.claims, session_id=conn.session_id
-                    )
-                except service.Refused as refused:
+                    snapshot = await self.snapshot_frame(conn)
+                except Refused as refused:
                     conn.close(refused.code, refused.reason)
                     return
                 conn.resume_with(snapshot)
                 if not conn.resync_again:
                     return
         except Exception:
-            log.exception("realtime_resync_failed", session_id=str(conn.session_id))
+            log.exception("realtime_resync_failed", session_id=str(conn.party_id))
             conn.close(CloseCode.INTERNAL, "resync failed")
         finally:
             conn.resyncing = False
+
+    async def snapshot_frame(self, conn: Connection) -> Outgoing:
+        """The caller's `session.snapshot` frame (membership checked by the source)."""
+        view = await self.source.view(claims=conn.claims, party_id=conn.party_id)
+        frame = encode(SNAPSHOT, conn.party_id, view.version, now_iso(), view.data)
+        return Outgoing(
+            version=view.version, frame=frame, event=SNAPSHOT, control=True, snapshot=True
+        )
 
     def on_gap(self) -> None:
         """Backplane listener: events may have been lost; repair every socket that missed some."""
@@ -182,25 +188,25 @@ class Hub:
 
     async def _repair_gap(self) -> None:
         self._gap_pending = False
-        session_ids = list(self._sessions)
-        if not session_ids:
+        party_ids = list(self._parties)
+        if not party_ids:
             return
         try:
-            states = await service.session_states(self.state, session_ids)
+            states = await self.source.states(party_ids)
         except Exception as exc:
             log.warning("realtime_gap_check_failed", error=type(exc).__name__)
             states = {}  # cannot tell: resync everyone
         stale: list[Connection] = []
-        for session_id in session_ids:
-            found = states.get(session_id)
-            for conn in list(self._sessions.get(session_id, ())):
+        for party_id in party_ids:
+            found = states.get(party_id)
+            for conn in list(self._parties.get(party_id, ())):
                 if not conn.ready:
                     continue
                 if states and (found is None or found.ended):
                     conn.close(CloseCode.NOT_FOUND, "session ended", flush=True)
                 elif not states or found is None or found.version > conn.seen_version:
                     stale.append(conn)
-        log.info("realtime_gap_repair", sessions=len(session_ids), resyncs=len(stale))
+        log.info("realtime_gap_repair", sessions=len(party_ids), resyncs=len(stale))
         await asyncio.gather(*(self._limited_resync(conn) for conn in stale))
 
     async def _limited_resync(self, conn: Connection) -> None:
@@ -229,10 +235,9 @@ class Hub:
         if not ready:
             return
         try:
-            await service.refresh_presence(
-                self.state,
+            await self.source.touch(
                 user_ids={conn.user_id for conn in ready},
-                session_ids={conn.session_id for conn in ready},
+                party_ids={conn.party_id for conn in ready},
             )
         except Exception as exc:
             log.warning("realtime_presence_failed", error=type(exc).__name__)

@@ -24,10 +24,10 @@ class CloseCode(IntEnum):
     AUTH_TIMEOUT = 4408  # no token within the auth timeout
 
 
+# Control frames (sent to one socket; domain events are core.events.EventName).
 SNAPSHOT = "session.snapshot"
 PONG = "pong"
 ERROR = "error"
-SESSION_ENDED = "session.ended"
 
 
 def now_iso() -> str:
@@ -35,12 +35,12 @@ def now_iso() -> str:
 
 
 def encode(
-    event: str, session_id: uuid.UUID | str, version: int, ts: str, data: dict[str, Any]
+    event: str, party_id: uuid.UUID | str, version: int, ts: str, data: dict[str, Any]
 ) -> str:
     """One JSON text frame: `{"event","session_id","version","ts","data"}`."""
     envelope = {
         "event": event,
-        "session_id": str(session_id),
+        "session_id": str(party_id),
         "version": version,
         "ts": ts,
         "data": data,
@@ -56,6 +56,7 @@ class Outgoing:
 
     version: int
     frame: str
+    event: str = ""  # its name, for queueit_ws_messages_sent_total
     control: bool = False
     snapshot: bool = False
     close_code: int | None = None  # close the socket with this code once the frame is sent

@@ -11,9 +11,10 @@ import orjson
 import structlog
 
 from queueit.core.security import MAX_TOKEN_BYTES
-from queueit.realtime import service
+from queueit.realtime import admission
 from queueit.realtime.connection import Connection
 from queueit.realtime.protocol import ERROR, PONG, CloseCode, Outgoing, encode, now_iso
+from queueit.realtime.source import Refused
 
 if TYPE_CHECKING:
     from queueit.realtime.hub import Hub
@@ -79,8 +80,8 @@ def parse(message: Mapping[str, Any], *, max_bytes: int) -> dict[str, Any] | Non
 
 def _control(conn: Connection, event: str, data: dict[str, Any]) -> None:
     version = conn.seen_version
-    frame = encode(event, conn.session_id, version, now_iso(), data)
-    conn.offer(Outgoing(version=version, frame=frame, control=True))
+    frame = encode(event, conn.party_id, version, now_iso(), data)
+    conn.offer(Outgoing(version=version, frame=frame, event=event, control=True))
 
 
 async def read_client_messages(hub: Hub, conn: Connection) -> None:
@@ -120,8 +121,8 @@ async def _reauthenticate(hub: Hub, conn: Connection, body: dict[str, Any] | Non
     """A fresh token for the same user moves the 4401 expiry deadline."""
     token = body.get("token") if body is not None else None
     try:
-        claims = await service.verify_token(hub.state, token if isinstance(token, str) else "")
-    except service.Refused as refused:
+        claims = await admission.verify_token(hub.verifier, token if isinstance(token, str) else "")
+    except Refused as refused:
         conn.close(refused.code, refused.reason)
         return
     if claims.sub != conn.user_id:
@@ -129,4 +130,4 @@ async def _reauthenticate(hub: Hub, conn: Connection, body: dict[str, Any] | Non
         return
     conn.claims = claims
     hub.set_expiry(conn, claims.expires_at)
-    log.info("realtime_reauthenticated", session_id=str(conn.session_id))
+    log.info("realtime_reauthenticated", session_id=str(conn.party_id))

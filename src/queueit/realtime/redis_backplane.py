@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -23,7 +24,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from queueit.core.db import DomainEvent
+from queueit.core import metrics
+from queueit.core.events import DomainEvent, EventName
 from queueit.realtime.backplane import GapListener, Listener, deliver
 from queueit.realtime.protocol import now_iso
 
@@ -109,7 +111,7 @@ class RedisBackplane:
                 "f": WIRE_FORMAT,
                 "i": self.instance_id,
                 "ts": ts,
-                "e": [[str(e.session_id), e.name, e.version, e.data] for e in events],
+                "e": [[str(e.party_id), e.name.value, e.version, e.data] for e in events],
             }
         )
         try:
@@ -117,6 +119,7 @@ class RedisBackplane:
                 # One publish at a time keeps this instance's messages in commit order.
                 async with self._publish_lock:
                     await self._client.publish(self.channel, payload)
+            metrics.BACKPLANE_PUBLISHED.inc()
         except (RedisError, OSError, TimeoutError) as exc:
             self._skip_publish_until = time.monotonic() + PUBLISH_COOLDOWN_SECONDS
             log.warning("backplane_publish_failed", error=type(exc).__name__, events=len(events))
@@ -172,10 +175,24 @@ class RedisBackplane:
                 return  # already delivered locally
             ts = str(body["ts"])
             events = [
-                DomainEvent(uuid.UUID(sid), str(name), int(version), dict(data))
+                DomainEvent(uuid.UUID(sid), EventName(name), int(version), dict(data))
                 for sid, name, version, data in body["e"]
             ]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            # ValueError: also an event name this version does not know (a newer instance).
             log.warning("backplane_message_malformed", size=len(raw) if raw else 0)
             return
+        metrics.BACKPLANE_RECEIVED.inc()
+        _observe_lag(ts)
         deliver(self._listeners, events, ts)
+
+
+def _observe_lag(ts: str) -> None:
+    """Publish-to-receipt time (the publisher's clock: the same on one machine, NTP-close
+    across machines; negative skew is counted as 0)."""
+    try:
+        published = datetime.fromisoformat(ts)
+    except ValueError:
+        return
+    lag = (datetime.now(UTC) - published).total_seconds()
+    metrics.BACKPLANE_LAG_SECONDS.observe(max(0.0, lag))

@@ -12,11 +12,12 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from queueit.core.settings import Environment, Settings
-from queueit.core.state import AppState
-from queueit.realtime import reader, service
+from queueit.realtime import admission, reader
 from queueit.realtime.connection import Connection
 from queueit.realtime.hub import Hub
 from queueit.realtime.protocol import CloseCode
+from queueit.realtime.runtime import Realtime
+from queueit.realtime.source import Refused
 
 log = structlog.get_logger(__name__)
 
@@ -28,28 +29,30 @@ async def realtime(websocket: WebSocket, session_id: str) -> None:
     """Members receive `session.snapshot`, then every committed change of the session as JSON
     events. Authenticate with `Authorization: Bearer`, `?token=`, or a first
     `{"type": "auth", "token": ...}` message. See docs/REALTIME.md for the protocol."""
-    state: AppState = websocket.app.state.ctx
-    hub = state.hub
+    realtime: Realtime | None = getattr(websocket.app.state, "realtime", None)
+    settings: Settings = websocket.app.state.settings
     origin = websocket.headers.get("origin")
-    if not origin_allowed(origin, state.settings, websocket.headers.get("host")):
+    if not origin_allowed(origin, settings, websocket.headers.get("host")):
         log.info("realtime_origin_refused", origin=origin)
         await websocket.close(code=CloseCode.POLICY)  # before accept: the handshake gets 403
         return
     await websocket.accept()
-    if hub is None or hub.closing:
-        await _refuse(websocket, service.Refused(CloseCode.GOING_AWAY, "server shutting down"))
+    if realtime is None or realtime.hub.closing:
+        await _refuse(websocket, Refused(CloseCode.GOING_AWAY, "server shutting down"))
         return
+    hub = realtime.hub
     try:
-        token = await _receive_token(websocket, state.settings)
+        token = await _receive_token(websocket, settings)
         if token is None:
             return  # the client left during authentication
-        claims = await service.verify_token(state, token)
-        target = _session_uuid(session_id)
-    except service.Refused as refused:
+        claims = await admission.verify_token(hub.verifier, token)
+        target = _party_uuid(session_id)
+        await admission.count_connect(realtime.limiter, claims)
+    except Refused as refused:
         log.info("realtime_refused", code=refused.code, reason=refused.reason)
         await _refuse(websocket, refused)
         return
-    conn = hub.register(websocket, session_id=target, claims=claims)
+    conn = hub.register(websocket, party_id=target, claims=claims)
     try:
         await _serve(hub, conn)
     finally:
@@ -76,7 +79,7 @@ async def _receive_token(websocket: WebSocket, settings: Settings) -> str | None
     if header is not None:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
-            raise service.Refused(CloseCode.AUTH_FAILED, "authorization must be 'Bearer <token>'")
+            raise Refused(CloseCode.AUTH_FAILED, "authorization must be 'Bearer <token>'")
         return value.strip()
     query = websocket.query_params.get("token")
     if query:
@@ -85,39 +88,37 @@ async def _receive_token(websocket: WebSocket, settings: Settings) -> str | None
         async with asyncio.timeout(settings.realtime_auth_timeout_seconds):
             message = await websocket.receive()
     except TimeoutError:
-        raise service.Refused(CloseCode.AUTH_TIMEOUT, "no token in time") from None
+        raise Refused(CloseCode.AUTH_TIMEOUT, "no token in time") from None
     if message["type"] == "websocket.disconnect":
         return None
     try:
         body = reader.parse(message, max_bytes=settings.realtime_max_message_bytes)
     except ValueError:
-        raise service.Refused(CloseCode.POLICY, "message too large") from None
+        raise Refused(CloseCode.POLICY, "message too large") from None
     token = body.get("token") if body is not None and body.get("type") == "auth" else None
     if not isinstance(token, str):
-        raise service.Refused(CloseCode.AUTH_FAILED, 'expected {"type": "auth", "token": ...}')
+        raise Refused(CloseCode.AUTH_FAILED, 'expected {"type": "auth", "token": ...}')
     return token
 
 
-def _session_uuid(value: str) -> uuid.UUID:
+def _party_uuid(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise service.Refused(CloseCode.NOT_FOUND, "session not found") from None
+        raise Refused(CloseCode.NOT_FOUND, "session not found") from None
 
 
-async def _refuse(websocket: WebSocket, refused: service.Refused) -> None:
+async def _refuse(websocket: WebSocket, refused: Refused) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
         await websocket.close(refused.code, refused.reason)
 
 
 async def _serve(hub: Hub, conn: Connection) -> None:
     """Snapshot first, then events; this task sends, a child task reads the client."""
-    fields = {"session_id": str(conn.session_id), "user_id": str(conn.user_id)}
+    fields = {"session_id": str(conn.party_id), "user_id": str(conn.user_id)}
     try:
-        conn.resume_with(
-            await service.open_view(hub.state, claims=conn.claims, session_id=conn.session_id)
-        )
-    except service.Refused as refused:
+        conn.resume_with(await hub.snapshot_frame(conn))
+    except Refused as refused:
         log.info("realtime_refused", code=refused.code, reason=refused.reason, **fields)
         conn.close(refused.code, refused.reason)
     except Exception:
@@ -148,5 +149,5 @@ async def _read(hub: Hub, conn: Connection) -> None:
     except (WebSocketDisconnect, RuntimeError, OSError):
         conn.peer_closed()
     except Exception:
-        log.exception("realtime_read_failed", session_id=str(conn.session_id))
+        log.exception("realtime_read_failed", session_id=str(conn.party_id))
         conn.close(CloseCode.INTERNAL, "internal error")

@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from queueit.core.db import Base, UTCDateTime, utcnow
+from queueit.core.types import Base, UTCDateTime, utcnow
 
 
 class MusicProvider(StrEnum):
@@ -34,11 +34,13 @@ class User(Base):
     )
     storefront: Mapped[str] = mapped_column(String(2), default="us")
     is_anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
-    current_session_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("sessions.id", ondelete="SET NULL", use_alter=True)
+    # The party the user is in (at most one), and the last one they left. (The table keeps
+    # the column names of the first schema: a party is a row of `sessions`.)
+    current_party_id: Mapped[uuid.UUID | None] = mapped_column(
+        "current_session_id", Uuid, ForeignKey("sessions.id", ondelete="SET NULL", use_alter=True)
     )
-    previous_session_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("sessions.id", ondelete="SET NULL", use_alter=True)
+    previous_party_id: Mapped[uuid.UUID | None] = mapped_column(
+        "previous_session_id", Uuid, ForeignKey("sessions.id", ondelete="SET NULL", use_alter=True)
     )
     last_active_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

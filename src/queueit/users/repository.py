@@ -6,11 +6,10 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from queueit.core.db import utcnow
+from queueit.core.engine import insert_for
+from queueit.core.types import utcnow
 from queueit.users.models import DeletedAccount, MusicProvider, User
 
 
@@ -36,9 +35,13 @@ async def insert_if_absent(
         "last_active_at": utcnow(),
         "created_at": utcnow(),
     }
-    dialect = db.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await db.execute(insert(User).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+    statement = insert_for(db)(User).values(**values)
+    await db.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def by_username(db: AsyncSession, username: str) -> User | None:
+    query = select(User).where(func.lower(User.username) == username.lower())
+    return (await db.execute(query)).scalar_one_or_none()
 
 
 async def username_taken(db: AsyncSession, username: str, *, except_id: uuid.UUID) -> bool:

@@ -1,18 +1,18 @@
-"""User rules: provisioning from verified tokens, profile edits, account deletion."""
+"""User rules: provisioning from verified tokens, profile edits, removing a profile."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 
 from queueit.core import errors
-from queueit.core.db import UnitOfWork
 from queueit.core.security import Claims
-from queueit.sessions import service as sessions_service
+from queueit.core.uow import UnitOfWork
 from queueit.users import repository
-from queueit.users.models import User
+from queueit.users.models import MusicProvider, User
 from queueit.users.schemas import UserUpdate
 
 log = structlog.get_logger(__name__)
@@ -43,7 +43,33 @@ async def current_user(uow: UnitOfWork, *, claims: Claims) -> User:
         log.info("user_upgraded", user_id=str(user.id))
     if datetime.now(UTC) - user.last_active_at > PRESENCE_WRITE_INTERVAL:
         await repository.touch(db, user.id, min_interval=PRESENCE_WRITE_INTERVAL)
-    uow.actor_id = user.id
+    return user
+
+
+async def provision_guest(uow: UnitOfWork, *, user_id: uuid.UUID, display_name: str | None) -> User:
+    """A new anonymous user (local sign-in)."""
+    await repository.insert_if_absent(
+        uow.session, user_id=user_id, is_anonymous=True, display_name=display_name
+    )
+    user = await repository.get(uow.session, user_id)
+    assert user is not None
+    return user
+
+
+async def named_user(uow: UnitOfWork, *, username: str, provider: MusicProvider) -> User:
+    """The user with this username (any case), or a new non-anonymous one with `provider`
+    (the local-mode CLI: `queueit token --username`)."""
+    user = await repository.by_username(uow.session, username)
+    if user is None:
+        user = User(
+            id=uuid.uuid4(),
+            username=username,
+            is_anonymous=False,
+            music_provider=provider,
+            storefront="us",
+        )
+        uow.session.add(user)
+        await uow.session.flush()
     return user
 
 
@@ -63,10 +89,9 @@ async def update_profile(uow: UnitOfWork, *, user: User, changes: UserUpdate) ->
     return user
 
 
-async def delete_account(uow: UnitOfWork, *, user: User) -> None:
-    """Remove the user's votes, skip requests and profile in one transaction; end the sessions
-    they host. Songs they added stay in history, attributed to a deleted user."""
-    await sessions_service.forget_user(uow, user=user)
+async def remove(uow: UnitOfWork, *, user: User) -> None:
+    """Delete the profile and leave a tombstone, so tokens issued before now stop working
+    (the account-deletion flow first takes the user out of every party: flows/account.py)."""
     await repository.record_deletion(uow.session, user.id)
     await repository.delete_user(uow.session, user.id)
     log.info("user_deleted", user_id=str(user.id))

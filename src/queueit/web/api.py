@@ -6,21 +6,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Query, Request, Response
 
-from queueit.core.deps import State, Uow, get_claims
+from queueit.api.deps import Bearer, CurrentUser, State, Uow, get_claims
 from queueit.core.openapi import errors_for
-from queueit.sessions.schemas import CurrentSessionOut
+from queueit.flows import views
+from queueit.party.schemas import CurrentSessionOut
 from queueit.users import service as users_service
-from queueit.users.deps import CurrentUser
 from queueit.web import service, tv
 from queueit.web.schemas import TvLinkOut
 
 api_router = APIRouter(prefix="/sessions", tags=["web"])
-
-_bearer = HTTPBearer(auto_error=False, description="A Supabase or local access token.")
-Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 # A TV token is about 300 characters; the cap keeps every URL well under what uvicorn reads.
 TvToken = Annotated[
     str,
@@ -59,8 +55,8 @@ async def tv_link(
     return await service.tv_link(
         uow,
         actor=user,
-        session_id=session_id,
-        key=tv.signing_key(state),
+        party_id=session_id,
+        key=state.tv_key,
         ttl_seconds=settings.tv_link_ttl_seconds,
         base=service.public_base(settings.public_base_url, str(request.base_url)),
     )
@@ -79,15 +75,10 @@ async def tv_state(
     now playing, the first 20 queued songs, participant and skip counts; `my_votes` is always
     empty. 401 when the token is missing, expired, forged or for another party; 404
     `no_active_session` once the party ended. The TV page polls it every 2 s."""
-    tv.verify(
-        tv.signing_key(state),
-        token,
-        session_id=session_id,
-        leeway=state.settings.jwt_leeway_seconds,
-    )
+    tv.verify(state.tv_key, token, party_id=session_id, leeway=state.settings.jwt_leeway_seconds)
     await uow.act_as_viewer(session_id)  # row-level security: this party, read only
     response.headers["Cache-Control"] = "no-store"
-    return await service.tv_state(uow, session_id=session_id)
+    return await views.tv_view(uow, party_id=session_id)
 
 
 @api_router.get(
@@ -110,17 +101,14 @@ async def qr_svg(
     party is not active."""
     if token:
         tv.verify(
-            tv.signing_key(state),
-            token,
-            session_id=session_id,
-            leeway=state.settings.jwt_leeway_seconds,
+            state.tv_key, token, party_id=session_id, leeway=state.settings.jwt_leeway_seconds
         )
         await uow.act_as_viewer(session_id)
-        code = await service.join_code_for_tv(uow, session_id=session_id)
+        code = await service.join_code_for_tv(uow, party_id=session_id)
     else:
         claims = await get_claims(request, state, credentials)
         user = await users_service.current_user(uow, claims=claims)
-        code = await service.join_code_for_member(uow, actor=user, session_id=session_id)
+        code = await service.join_code_for_member(uow, actor=user, party_id=session_id)
     base = service.public_base(state.settings.public_base_url, str(request.base_url))
     return Response(
         service.qr_svg(service.join_url(base, code)),

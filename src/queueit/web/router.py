@@ -13,8 +13,8 @@ from importlib import resources
 
 from fastapi import APIRouter, Request, Response
 
+from queueit.api.deps import SettingsDep
 from queueit.core import errors
-from queueit.core.deps import SettingsDep
 from queueit.web import service
 
 router = APIRouter(include_in_schema=False)

@@ -17,8 +17,8 @@ import jwt
 import structlog
 
 from queueit.core import errors
-from queueit.core.security import MAX_TOKEN_BYTES, persisted_secret
-from queueit.core.state import AppState
+from queueit.core.security import MAX_TOKEN_BYTES, TokenVerifier, persisted_secret
+from queueit.core.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -26,7 +26,6 @@ AUDIENCE = "queueit-tv"
 SCOPE = "tv"
 _KEY_LABEL = b"queueit/tv-link/v1"
 _SECRET_FILE = "tv_link_secret"
-_STATE_KEY = "web.tv_signing_key"
 
 
 class TvLinkExpired(errors.TokenExpired):
@@ -37,30 +36,22 @@ class TvLinkInvalid(errors.Unauthorized):
     detail = "This TV link is not valid."
 
 
-def signing_key(state: AppState) -> bytes:
-    """The TV-link key of this deployment (computed once per process)."""
-    cached = state.extras.get(_STATE_KEY)
-    if isinstance(cached, bytes):
-        return cached
-    key = hmac.new(_base_secret(state).encode(), _KEY_LABEL, hashlib.sha256).digest()
-    state.extras[_STATE_KEY] = key
-    return key
-
-
-def _base_secret(state: AppState) -> str:
-    """The verifier's HS secret (local mode: the local secret; Supabase with a legacy HS256
+def signing_key(settings: Settings, verifier: TokenVerifier) -> bytes:
+    """The TV-link key of this deployment (the lifespan computes it once per process) from
+    the verifier's HS secret (local mode: the local secret; Supabase with a legacy HS256
     secret: that), else LOCAL_JWT_SECRET, else a secret generated once under DATA_DIR."""
-    if state.verifier.hs_secret:
-        return state.verifier.hs_secret
-    if state.settings.local_jwt_secret:
-        return state.settings.local_jwt_secret
-    return persisted_secret(Path(state.settings.data_dir) / _SECRET_FILE)
+    base = (
+        verifier.hs_secret
+        or settings.local_jwt_secret
+        or persisted_secret(Path(settings.data_dir) / _SECRET_FILE)
+    )
+    return hmac.new(base.encode(), _KEY_LABEL, hashlib.sha256).digest()
 
 
-def mint(key: bytes, *, session_id: uuid.UUID, ttl_seconds: int) -> str:
+def mint(key: bytes, *, party_id: uuid.UUID, ttl_seconds: int) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
-        "sub": str(session_id),
+        "sub": str(party_id),
         "scope": SCOPE,
         "aud": AUDIENCE,
         "iat": now,
@@ -69,7 +60,7 @@ def mint(key: bytes, *, session_id: uuid.UUID, ttl_seconds: int) -> str:
     return jwt.encode(claims, key, algorithm="HS256")
 
 
-def verify(key: bytes, token: str, *, session_id: uuid.UUID, leeway: int) -> None:
+def verify(key: bytes, token: str, *, party_id: uuid.UUID, leeway: int) -> None:
     """Accept only an unexpired TV token for this very party; raise a 401 error otherwise."""
     if not token:
         raise errors.TokenMissing("A TV link token is required (?token=...).")
@@ -92,5 +83,5 @@ def verify(key: bytes, token: str, *, session_id: uuid.UUID, leeway: int) -> Non
         raise TvLinkInvalid() from exc
     if claims.get("scope") != SCOPE:
         raise TvLinkInvalid()
-    if str(claims.get("sub", "")).lower() != str(session_id):
+    if str(claims.get("sub", "")).lower() != str(party_id):
         raise TvLinkInvalid("This TV link is for another party.")

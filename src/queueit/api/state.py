@@ -1,0 +1,41 @@
+"""The application's typed state: everything the lifespan creates and tears down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+
+from queueit.catalog.service import CatalogService
+from queueit.core.ratelimit import RateLimiter
+from queueit.core.security import TokenVerifier
+from queueit.core.settings import Settings
+from queueit.core.uow import Database
+from queueit.party.schemas import CurrentSessionOut
+from queueit.realtime.runtime import Realtime
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+@dataclass
+class HealthCache:
+    """When the metrics scrape last refreshed the database-backed numbers (health/service)."""
+
+    refreshed_at: float | None = None
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    database: Database
+    http: httpx.AsyncClient
+    verifier: TokenVerifier
+    catalog: CatalogService
+    realtime: Realtime
+    tv_key: bytes  # signs TV links (web/tv.py)
+    redis: Redis | None = None
+    limiter: RateLimiter | None = None
+    health: HealthCache = field(default_factory=HealthCache)
+    bench_current: CurrentSessionOut | None = None  # BENCH_ENDPOINTS only (health/bench.py)

@@ -1,0 +1,66 @@
+"""Party errors (each carries its status and machine code; API.md lists every code)."""
+
+from __future__ import annotations
+
+from queueit.core import errors
+
+
+class GuestCannotHost(errors.Forbidden):
+    code, detail = "guest_cannot_host", "Guests cannot host a party; sign in with an account."
+
+
+class NoMusicProvider(errors.BadRequest):
+    code, detail = "no_music_provider", "Set your music provider (apple or spotify) to host."
+
+
+class JoinCodeTaken(errors.Conflict):
+    code, detail = "join_code_taken", "That join code is in use by another party; pick another."
+
+
+class PartyNotFound(errors.NotFound):
+    code, detail = "session_not_found", "No active party has that join code."
+
+
+class NoActiveParty(errors.NotFound):
+    code, detail = "no_active_session", "You are not in an active party."
+
+
+class NotHost(errors.Forbidden):
+    code, detail = "not_host", "Only the host can do this."
+
+
+class NotMember(errors.Forbidden):
+    code, detail = "not_member", "You are not a member of this party."
+
+
+class PartyLocked(errors.Conflict):
+    code, detail = "session_locked", "The host has locked the queue."
+
+
+class NothingPlaying(errors.Conflict):
+    code, detail = "nothing_playing", "Nothing is playing right now."
+
+
+class SongNotFound(errors.NotFound):
+    code, detail = "song_not_found", "No such song in your party's queue."
+
+
+class SongNotVotable(errors.Conflict):
+    code, detail = "song_not_votable", "Only songs waiting in the queue can be voted on."
+
+
+class SongNotRemovable(errors.Conflict):
+    code, detail = "song_not_removable", "Only songs waiting in the queue can be removed."
+
+
+class NotAllowedToRemove(errors.Forbidden):
+    code = "not_allowed_to_remove"
+    detail = "Only the host, or the person who added it while nobody else voted, can remove it."
+
+
+class QueueFull(errors.Conflict):
+    code, detail = "queue_full", "The queue is full."
+
+
+class SongLimitReached(errors.Conflict):
+    code, detail = "song_limit_reached", "You have queued as many songs as a guest may."

@@ -1,0 +1,89 @@
+"""The events a party publishes (API.md §5). Each carries the party's version after the
+change; they are sent only after the change's transaction commits."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from queueit.core.events import DomainEvent, EventName
+from queueit.core.uow import UnitOfWork
+from queueit.party import presence, queue_repository, repository
+from queueit.party.models import Party, QueuedSong
+from queueit.party.schemas import QueuedSongOut
+from queueit.party.shapes import queued_song_out
+
+EVENT_QUEUE_PAGE = 50
+
+
+def votes_updated(party_id: uuid.UUID, version: int, song: QueuedSong) -> DomainEvent:
+    return DomainEvent(
+        party_id,
+        EventName.VOTES_UPDATED,
+        version,
+        {
+            "queued_song_id": str(song.id),
+            "total_votes": song.votes,
+            "entered_tier_by_gain": song.entered_tier_by_gain,
+            "last_entered_tier_at": song.last_entered_tier_at.isoformat(),
+        },
+    )
+
+
+async def queue_updated(db: AsyncSession, party_id: uuid.UUID, version: int) -> DomainEvent:
+    rows = await queue_repository.queue_page(db, party_id, limit=EVENT_QUEUE_PAGE, offset=0)
+    total = await queue_repository.queue_total(db, party_id)
+    return DomainEvent(
+        party_id,
+        EventName.QUEUE_UPDATED,
+        version,
+        {
+            "queue": [queued_song_out(row).model_dump(mode="json") for row in rows],
+            "queue_total": total,
+        },
+    )
+
+
+def now_playing_updated(
+    party_id: uuid.UUID, version: int, current: QueuedSongOut | None, *, crowdsourced: bool
+) -> DomainEvent:
+    return DomainEvent(
+        party_id,
+        EventName.NOW_PLAYING_UPDATED,
+        version,
+        {
+            "current_song": current.model_dump(mode="json") if current else None,
+            "last_skip_was_crowdsourced": crowdsourced,
+        },
+    )
+
+
+async def party_updated(uow: UnitOfWork, party: Party) -> DomainEvent:
+    """`session.updated`: the flags and the counts of people (participants, skip requests)."""
+    participants = await repository.participant_count(
+        uow.session, party, cutoff=presence.cutoff(uow)
+    )
+    skip_count, _ = await repository.skip_state(uow.session, party, party.id)
+    return DomainEvent(
+        party.id,
+        EventName.SESSION_UPDATED,
+        party.version,
+        {
+            "is_locked": party.is_locked,
+            "is_paused": party.is_paused,
+            "participant_count": participants,
+            "skip_request_count": skip_count,
+        },
+    )
+
+
+def party_ended(party: Party) -> DomainEvent:
+    return DomainEvent(
+        party.id, EventName.SESSION_ENDED, party.version, {"reason": party.end_reason or "ended"}
+    )
+
+
+def member_left(party: Party, user_id: uuid.UUID) -> DomainEvent:
+    """Internal: every instance's transport closes this user's sockets for the party (4403)."""
+    return DomainEvent(party.id, EventName.MEMBER_LEFT, party.version, {"user_id": str(user_id)})

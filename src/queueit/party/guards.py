@@ -1,0 +1,66 @@
+"""Who may touch which party: the checks every use case starts with. A change starts by
+locking the party row (`locked_party_of`), so changes to one party are serialised."""
+
+from __future__ import annotations
+
+import uuid
+
+from queueit.core.uow import UnitOfWork
+from queueit.party import repository
+from queueit.party.errors import NoActiveParty, NotHost, NotMember
+from queueit.party.models import Party
+from queueit.users.models import User
+
+
+async def locked_party_of(uow: UnitOfWork, actor: User) -> Party:
+    """The caller's active party, row-locked (every change to a party starts here)."""
+    if actor.current_party_id is None:
+        raise NoActiveParty()
+    party = await repository.lock(uow.session, actor.current_party_id)
+    if party is None or party.ended_at is not None:
+        raise NoActiveParty()
+    return party
+
+
+async def hosted_party(uow: UnitOfWork, actor: User) -> Party:
+    """The caller's active party, row-locked, when the caller hosts it."""
+    party = await locked_party_of(uow, actor)
+    if party.host_id != actor.id:
+        raise NotHost()
+    return party
+
+
+async def active_party(uow: UnitOfWork, party_id: uuid.UUID) -> Party:
+    """The party, when it exists and has not ended (not locked: for reads)."""
+    party = await repository.get(uow.session, party_id)
+    if party is None or party.ended_at is not None:
+        raise NoActiveParty("No such active party.")
+    return party
+
+
+async def member_party(uow: UnitOfWork, *, actor: User, party_id: uuid.UUID) -> Party:
+    """The party, when the caller is in it and it is active (not locked: for reads)."""
+    party = await repository.get(uow.session, party_id)
+    if party is None:
+        raise NoActiveParty("No such party.")
+    if actor.current_party_id != party.id:
+        raise NotMember()
+    if party.ended_at is not None:
+        raise NoActiveParty()
+    return party
+
+
+async def hosted_active_party(uow: UnitOfWork, *, actor: User, party_id: uuid.UUID) -> Party:
+    """The active party `party_id` when the caller hosts it (403 `not_host` otherwise)."""
+    party = await active_party(uow, party_id)
+    if party.host_id != actor.id:
+        raise NotHost()
+    return party
+
+
+async def member_or_host_party(uow: UnitOfWork, *, actor: User, party_id: uuid.UUID) -> Party:
+    """The active party `party_id` when the caller is in it or hosts it."""
+    party = await active_party(uow, party_id)
+    if actor.current_party_id != party.id and actor.id != party.host_id:
+        raise NotMember()
+    return party

@@ -1,0 +1,296 @@
+"""SQL for a party's queue, its songs and votes. The one ordering rule (DOMAIN.md,
+`play_order`) lives here and nowhere else."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, case, delete, false, func, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Bundle, aliased
+
+from queueit.catalog.models import Song
+from queueit.core.engine import insert_for
+from queueit.core.types import utcnow
+from queueit.party.models import QueuedSong, SongStatus, Vote
+from queueit.users.models import User
+
+AddedBy = aliased(User, name="added_by")
+# (queued song, song, adder) as plain column bundles, not ORM entities: building identity-mapped
+# instances for a 100-song page cost more CPU than the rest of GET /sessions/current together
+# (docs/BENCHMARKS.md). The adder's columns are all None when the account was deleted.
+SongRow = Row[Any, Any, Any]
+
+
+@functools.cache
+def play_order() -> tuple[Any, ...]:
+    """Vote total desc; within a total, songs that fell into it first (most recent fall
+    first), then songs that rose into it or were added (oldest first); then added_at, id.
+    Built once: the expressions are immutable and constructing them costs CPU per request."""
+    loser_at = case((QueuedSong.entered_tier_by_gain == false(), QueuedSong.last_entered_tier_at))
+    gainer_at = case((QueuedSong.entered_tier_by_gain == true(), QueuedSong.last_entered_tier_at))
+    return (
+        QueuedSong.votes.desc(),
+        QueuedSong.entered_tier_by_gain.asc(),
+        loser_at.desc(),
+        gainer_at.asc(),
+        QueuedSong.added_at.asc(),
+        QueuedSong.id.asc(),
+    )
+
+
+_ROW: tuple[Bundle[Any], ...] = (
+    Bundle(
+        "queued",
+        QueuedSong.id,
+        QueuedSong.party_id,
+        QueuedSong.status,
+        QueuedSong.added_at,
+        QueuedSong.votes,
+        QueuedSong.last_entered_tier_at,
+        QueuedSong.entered_tier_by_gain,
+    ),
+    Bundle(
+        "song",
+        Song.provider_id,
+        Song.isrc,
+        Song.name,
+        Song.artists,
+        Song.album,
+        Song.duration_ms,
+        Song.image_url,
+        Song.source,
+        Song.explicit,
+    ),
+    Bundle(
+        "added_by",
+        AddedBy.id,
+        AddedBy.username,
+        AddedBy.display_name,
+        AddedBy.music_provider,
+        AddedBy.storefront,
+        AddedBy.is_anonymous,
+    ),
+)
+
+
+def _rows_query() -> Any:
+    return (
+        select(*_ROW)
+        .join(Song, Song.id == QueuedSong.song_id)
+        .outerjoin(AddedBy, AddedBy.id == QueuedSong.added_by_id)
+    )
+
+
+def _queue_page_query() -> Any:
+    # The page is picked from queued_songs alone, then joined: joining first would join every
+    # queued song before the sort (O(queue) joins for a 100-song page).
+    page = (
+        select(QueuedSong.id)
+        .where(
+            QueuedSong.party_id == bindparam("party_id"),
+            QueuedSong.status == SongStatus.queued,
+        )
+        .order_by(*play_order())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+        .subquery()
+    )
+    return _rows_query().join(page, page.c.id == QueuedSong.id).order_by(*play_order())
+
+
+# The hot read statements are built once, with bind parameters (docs/BENCHMARKS.md).
+_QUEUE_PAGE = _queue_page_query()
+_SONG_ROW = _rows_query().where(QueuedSong.id == bindparam("queued_song_id"))
+
+
+async def queue_page(
+    db: AsyncSession, party_id: uuid.UUID, *, limit: int, offset: int
+) -> Sequence[SongRow]:
+    params = {"party_id": party_id, "limit": limit, "offset": offset}
+    return (await db.execute(_QUEUE_PAGE, params)).all()
+
+
+async def queue_total(db: AsyncSession, party_id: uuid.UUID) -> int:
+    query = select(func.count()).where(
+        QueuedSong.party_id == party_id, QueuedSong.status == SongStatus.queued
+    )
+    return int((await db.execute(query)).scalar_one())
+
+
+async def history_page(
+    db: AsyncSession, party_id: uuid.UUID, *, limit: int, offset: int
+) -> tuple[Sequence[SongRow], int]:
+    done = (SongStatus.played, SongStatus.skipped)
+    query = (
+        _rows_query()
+        .where(QueuedSong.party_id == party_id, QueuedSong.status.in_(done))
+        .order_by(QueuedSong.finished_at.desc(), QueuedSong.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await db.execute(query)).all()
+    count = select(func.count()).where(QueuedSong.party_id == party_id, QueuedSong.status.in_(done))
+    return rows, int((await db.execute(count)).scalar_one())
+
+
+async def song_row(db: AsyncSession, queued_song_id: uuid.UUID) -> SongRow | None:
+    return (await db.execute(_SONG_ROW, {"queued_song_id": queued_song_id})).first()
+
+
+async def lock_in_party(
+    db: AsyncSession, queued_song_id: uuid.UUID, party_id: uuid.UUID
+) -> QueuedSong | None:
+    """The queued song, row-locked, only when it belongs to `party_id` (others look absent)."""
+    query = (
+        select(QueuedSong)
+        .where(QueuedSong.id == queued_song_id, QueuedSong.party_id == party_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def find_queued(
+    db: AsyncSession, party_id: uuid.UUID, song_id: uuid.UUID
+) -> QueuedSong | None:
+    query = select(QueuedSong).where(
+        QueuedSong.party_id == party_id,
+        QueuedSong.song_id == song_id,
+        QueuedSong.status == SongStatus.queued,
+    )
+    return (await db.execute(query.with_for_update())).scalar_one_or_none()
+
+
+async def count_added_by(db: AsyncSession, party_id: uuid.UUID, user_id: uuid.UUID) -> int:
+    query = select(func.count()).where(
+        QueuedSong.party_id == party_id,
+        QueuedSong.added_by_id == user_id,
+        QueuedSong.status == SongStatus.queued,
+    )
+    return int((await db.execute(query)).scalar_one())
+
+
+async def insert_queued(
+    db: AsyncSession, *, party_id: uuid.UUID, song_id: uuid.UUID, user_id: uuid.UUID
+) -> QueuedSong:
+    now = utcnow()
+    queued = QueuedSong(
+        id=uuid.uuid4(),
+        party_id=party_id,
+        song_id=song_id,
+        added_by_id=user_id,
+        status=SongStatus.queued,
+        votes=0,
+        entered_tier_by_gain=True,
+        last_entered_tier_at=now,
+        added_at=now,
+    )
+    db.add(queued)
+    await db.flush()
+    return queued
+
+
+async def get_vote(db: AsyncSession, queued_song_id: uuid.UUID, user_id: uuid.UUID) -> int | None:
+    query = select(Vote.value).where(Vote.queued_song_id == queued_song_id, Vote.user_id == user_id)
+    value = (await db.execute(query)).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def put_vote(
+    db: AsyncSession, queued_song_id: uuid.UUID, user_id: uuid.UUID, value: int
+) -> None:
+    now = utcnow()
+    statement = insert_for(db)(Vote).values(
+        queued_song_id=queued_song_id, user_id=user_id, value=value, created_at=now, updated_at=now
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["queued_song_id", "user_id"], set_={"value": value, "updated_at": now}
+    )
+    await db.execute(statement)
+
+
+async def delete_vote(db: AsyncSession, queued_song_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    await db.execute(
+        delete(Vote).where(Vote.queued_song_id == queued_song_id, Vote.user_id == user_id)
+    )
+
+
+async def has_votes_from_others(
+    db: AsyncSession, queued_song_id: uuid.UUID, user_id: uuid.UUID
+) -> bool:
+    query = (
+        select(Vote.user_id)
+        .where(Vote.queued_song_id == queued_song_id, Vote.user_id != user_id)
+        .limit(1)
+    )
+    return (await db.execute(query)).first() is not None
+
+
+_MY_VOTES = (
+    select(Vote.queued_song_id, Vote.value)
+    .join(QueuedSong, QueuedSong.id == Vote.queued_song_id)
+    .where(
+        Vote.user_id == bindparam("user_id"),
+        QueuedSong.party_id == bindparam("party_id"),
+        QueuedSong.status == SongStatus.queued,
+    )
+)
+
+
+async def my_votes(db: AsyncSession, party_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, int]:
+    rows = (await db.execute(_MY_VOTES, {"user_id": user_id, "party_id": party_id})).all()
+    return {str(song_id): int(value) for song_id, value in rows}
+
+
+async def user_votes_in_queue(
+    db: AsyncSession, user_id: uuid.UUID
+) -> Sequence[Row[uuid.UUID, int]]:
+    """The user's votes on songs still queued anywhere (to withdraw them on account deletion)."""
+    query = (
+        select(Vote.queued_song_id, Vote.value)
+        .join(QueuedSong, QueuedSong.id == Vote.queued_song_id)
+        .where(Vote.user_id == user_id, QueuedSong.status == SongStatus.queued)
+    )
+    return (await db.execute(query)).all()
+
+
+async def next_song(db: AsyncSession, party_id: uuid.UUID) -> QueuedSong | None:
+    query = (
+        select(QueuedSong)
+        .where(QueuedSong.party_id == party_id, QueuedSong.status == SongStatus.queued)
+        .order_by(*play_order())
+        .limit(1)
+        .with_for_update()
+    )
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def finish(
+    db: AsyncSession, queued_song_id: uuid.UUID, status: SongStatus, at: datetime
+) -> None:
+    await db.execute(
+        update(QueuedSong)
+        .where(QueuedSong.id == queued_song_id, QueuedSong.status == SongStatus.playing)
+        .values(status=status, finished_at=at)
+    )
+
+
+async def start(db: AsyncSession, queued_song_id: uuid.UUID, at: datetime) -> None:
+    await db.execute(
+        update(QueuedSong)
+        .where(QueuedSong.id == queued_song_id, QueuedSong.status == SongStatus.queued)
+        .values(status=SongStatus.playing, started_at=at)
+    )
+
+
+async def remove(db: AsyncSession, queued_song_id: uuid.UUID, at: datetime) -> None:
+    await db.execute(
+        update(QueuedSong)
+        .where(and_(QueuedSong.id == queued_song_id, QueuedSong.status == SongStatus.queued))
+        .values(status=SongStatus.removed, finished_at=at)
+    )

@@ -1,0 +1,258 @@
+"""SQL for parties: their rows and versions, membership, presence, skip requests. (The
+queue's SQL, with the one ordering rule, is in queue_repository.py.)"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from queueit.core.engine import insert_for
+from queueit.core.types import UTCDateTime, utcnow
+from queueit.party.models import Party, QueuedSong, SkipRequest, SongStatus
+from queueit.users.models import User
+
+# Keeps every IN (...) list well under SQLite's and asyncpg's bind-parameter limits.
+CHUNK = 1000
+
+
+# -- party rows ------------------------------------------------------------------------------
+
+
+async def get(db: AsyncSession, party_id: uuid.UUID) -> Party | None:
+    return await db.get(Party, party_id)
+
+
+async def lock(db: AsyncSession, party_id: uuid.UUID) -> Party | None:
+    """The party row, locked for the rest of the transaction (every change to a party starts
+    here, so changes to one party are serialised and the lock order is always party first)."""
+    query = (
+        select(Party)
+        .where(Party.id == party_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def active_by_code(db: AsyncSession, join_code: str) -> Party | None:
+    query = select(Party).where(Party.join_code == join_code, Party.ended_at.is_(None))
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def with_host(db: AsyncSession, party_id: uuid.UUID) -> tuple[Party, User | None] | None:
+    query = (
+        select(Party, User).outerjoin(User, User.id == Party.host_id).where(Party.id == party_id)
+    )
+    row = (await db.execute(query)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def insert(db: AsyncSession, party: Party) -> None:
+    """Insert inside a savepoint so a join-code collision can be retried or reported."""
+    async with db.begin_nested():
+        db.add(party)
+        await db.flush()
+
+
+async def bump_version(db: AsyncSession, party: Party) -> int:
+    """The party changed: its version goes up by one, in the change's transaction."""
+    party.version += 1
+    party.last_activity_at = utcnow()
+    await db.flush()
+    return party.version
+
+
+async def hosted_active(db: AsyncSession, user_id: uuid.UUID) -> Sequence[uuid.UUID]:
+    query = select(Party.id).where(Party.host_id == user_id, Party.ended_at.is_(None))
+    return list((await db.execute(query)).scalars())
+
+
+async def idle(db: AsyncSession, *, cutoff: datetime, limit: int = 100) -> Sequence[uuid.UUID]:
+    query = (
+        select(Party.id)
+        .where(Party.ended_at.is_(None), Party.last_activity_at < cutoff)
+        .limit(limit)
+    )
+    return list((await db.execute(query)).scalars())
+
+
+async def count_active(db: AsyncSession) -> int:
+    query = select(func.count()).select_from(Party).where(Party.ended_at.is_(None))
+    return int(await db.scalar(query) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PartyVersion:
+    version: int
+    ended: bool
+
+
+def _chunks(ids: Collection[uuid.UUID]) -> list[list[uuid.UUID]]:
+    ordered = sorted(ids)
+    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+
+
+async def versions(
+    db: AsyncSession, party_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, PartyVersion]:
+    """Version and ended flag of each existing party (unknown ids are absent)."""
+    found: dict[uuid.UUID, PartyVersion] = {}
+    for chunk in _chunks(party_ids):
+        query = select(Party.id, Party.version, Party.ended_at).where(Party.id.in_(chunk))
+        for party_id, version, ended_at in await db.execute(query):
+            found[party_id] = PartyVersion(version=version, ended=ended_at is not None)
+    return found
+
+
+# -- membership and presence ----------------------------------------------------------------
+
+
+async def set_membership(db: AsyncSession, user: User, party_id: uuid.UUID | None) -> None:
+    if user.current_party_id is not None and user.current_party_id != party_id:
+        user.previous_party_id = user.current_party_id
+    user.current_party_id = party_id
+    user.last_active_at = utcnow()
+    await db.flush()
+
+
+async def release_members(db: AsyncSession, party_id: uuid.UUID) -> None:
+    await db.execute(
+        update(User)
+        .where(User.current_party_id == party_id)
+        .values(current_party_id=None, previous_party_id=party_id)
+    )
+
+
+async def participant_count(db: AsyncSession, party: Party, *, cutoff: datetime) -> int:
+    """Members active since `cutoff` (API calls and open sockets refresh activity), plus the
+    host, who always counts; at least 1."""
+    query = select(func.count()).where(
+        User.current_party_id == party.id, User.last_active_at >= cutoff
+    )
+    if party.host_id is not None:
+        query = query.where(User.id != party.host_id)
+    members = int((await db.execute(query)).scalar_one())
+    return members + 1
+
+
+async def touch_presence(
+    db: AsyncSession,
+    *,
+    user_ids: Collection[uuid.UUID],
+    party_ids: Collection[uuid.UUID],
+    at: datetime,
+) -> None:
+    """Open sockets count as activity: one UPDATE for the users, one for their parties (so
+    idle expiry never ends a party that has listeners)."""
+    for chunk in _chunks(user_ids):
+        await db.execute(
+            update(User)
+            .where(User.id.in_(chunk), User.last_active_at < at)
+            .values(last_active_at=at)
+            .execution_options(synchronize_session=False)
+        )
+    for chunk in _chunks(party_ids):
+        await db.execute(
+            update(Party)
+            .where(Party.id.in_(chunk), Party.ended_at.is_(None), Party.last_activity_at < at)
+            .values(last_activity_at=at)
+            .execution_options(synchronize_session=False)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    queue_total: int
+    participant_count: int
+    skip_request_count: int
+    user_requested_skip: bool
+
+
+def _counts_query(*, has_host: bool) -> Any:
+    queued = select(func.count()).where(
+        QueuedSong.party_id == bindparam("party_id"), QueuedSong.status == SongStatus.queued
+    )
+    members = select(func.count()).where(
+        User.current_party_id == bindparam("party_id"),
+        User.last_active_at >= bindparam("cutoff", type_=UTCDateTime()),
+    )
+    if has_host:
+        members = members.where(User.id != bindparam("host_id"))
+    skips = select(func.count()).where(SkipRequest.queued_song_id == bindparam("current_song_id"))
+    mine = skips.where(SkipRequest.user_id == bindparam("user_id"))
+    return select(
+        queued.scalar_subquery(),
+        members.scalar_subquery(),
+        skips.scalar_subquery(),
+        mine.scalar_subquery(),
+    )
+
+
+# Built once (constructing statements costs CPU per request): with and without a host.
+_COUNTS = {True: _counts_query(has_host=True), False: _counts_query(has_host=False)}
+
+
+async def counts(db: AsyncSession, party: Party, user_id: uuid.UUID, *, cutoff: datetime) -> Counts:
+    """What `queue_total`, `participant_count` and the skip state answer, in one statement
+    (GET /sessions/current is dominated by round trips to the database)."""
+    params = {
+        "party_id": party.id,
+        "cutoff": cutoff,
+        "host_id": party.host_id,
+        "current_song_id": party.current_song_id,
+        "user_id": user_id,
+    }
+    row = (await db.execute(_COUNTS[party.host_id is not None], params)).one()
+    with_skips = party.current_song_id is not None
+    return Counts(
+        queue_total=int(row[0]),
+        participant_count=int(row[1]) + 1,  # the host always counts
+        skip_request_count=int(row[2]) if with_skips else 0,
+        user_requested_skip=bool(row[3]) if with_skips else False,
+    )
+
+
+# -- skip requests ---------------------------------------------------------------------------
+
+
+async def skip_state(db: AsyncSession, party: Party, user_id: uuid.UUID) -> tuple[int, bool]:
+    """(requests for the current song, whether `user_id` made one)."""
+    if party.current_song_id is None:
+        return 0, False
+    query = select(SkipRequest.user_id).where(SkipRequest.queued_song_id == party.current_song_id)
+    users = list((await db.execute(query)).scalars())
+    return len(users), user_id in users
+
+
+async def add_skip_request(db: AsyncSession, *, party: Party, user_id: uuid.UUID) -> None:
+    assert party.current_song_id is not None
+    statement = (
+        insert_for(db)(SkipRequest)
+        .values(
+            queued_song_id=party.current_song_id,
+            user_id=user_id,
+            party_id=party.id,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["queued_song_id", "user_id"])
+    )
+    await db.execute(statement)
+
+
+async def withdraw_skip_request(
+    db: AsyncSession, *, party_id: uuid.UUID, user_id: uuid.UUID
+) -> bool:
+    result = await db.execute(
+        delete(SkipRequest).where(SkipRequest.party_id == party_id, SkipRequest.user_id == user_id)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def clear_skip_requests(db: AsyncSession, party_id: uuid.UUID) -> None:
+    await db.execute(delete(SkipRequest).where(SkipRequest.party_id == party_id))

@@ -1,0 +1,115 @@
+"""Songs in the queue: adding (re-adding a queued track is an upvote; the first song of an
+idle party starts at once) and removing."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import structlog
+
+from queueit.core.types import utcnow
+from queueit.core.uow import UnitOfWork
+from queueit.party import events, guards, playback, queue_repository, repository, snapshot
+from queueit.party.errors import (
+    NoActiveParty,
+    NotAllowedToRemove,
+    PartyLocked,
+    QueueFull,
+    SongLimitReached,
+    SongNotFound,
+    SongNotRemovable,
+)
+from queueit.party.models import Party, SongStatus
+from queueit.party.schemas import QueuedSongOut
+from queueit.party.voting import apply_vote
+from queueit.users.models import User
+
+log = structlog.get_logger(__name__)
+
+
+async def party_to_add_to(uow: UnitOfWork, actor: User) -> Party:
+    """The caller's active party, read before a track is resolved (not locked: resolving may
+    call a catalog provider, and no lock is held across network I/O)."""
+    if actor.current_party_id is None:
+        raise NoActiveParty()
+    party = await repository.get(uow.session, actor.current_party_id)
+    if party is None or party.ended_at is not None:
+        raise NoActiveParty()
+    return party
+
+
+@dataclass(frozen=True, slots=True)
+class Adding:
+    """An add in progress: the caller's party, row-locked, and whether they host it."""
+
+    party: Party
+    actor: User
+
+    @property
+    def is_host(self) -> bool:
+        return self.actor.id == self.party.host_id
+
+
+async def begin_add(uow: UnitOfWork, actor: User) -> Adding:
+    """Lock the caller's party and check they may add to it now (a locked party takes songs
+    from its host only). The track is stored after this, so a refused add writes nothing."""
+    party = await guards.locked_party_of(uow, actor)
+    adding = Adding(party=party, actor=actor)
+    if party.is_locked and not adding.is_host:
+        raise PartyLocked()
+    return adding
+
+
+async def add_song(
+    uow: UnitOfWork,
+    adding: Adding,
+    *,
+    song_id: uuid.UUID,
+    max_queue_length: int,
+    max_songs_per_guest: int,
+) -> QueuedSongOut:
+    """Queue a stored track (catalog/store.py) in the party `begin_add` locked."""
+    party, actor = adding.party, adding.actor
+    db = uow.session
+    existing = await queue_repository.find_queued(db, party.id, song_id)
+    if existing is not None:
+        if await apply_vote(uow, existing, actor.id, 1):
+            version = await repository.bump_version(db, party)
+            uow.publish(events.votes_updated(party.id, version, existing))
+        return await snapshot.song_out(uow, existing.id)
+    if await queue_repository.queue_total(db, party.id) >= max_queue_length:
+        raise QueueFull(f"The queue is full ({max_queue_length} songs).")
+    if (
+        not adding.is_host
+        and await queue_repository.count_added_by(db, party.id, actor.id) >= max_songs_per_guest
+    ):
+        raise SongLimitReached(f"A guest may have {max_songs_per_guest} songs waiting at once.")
+    queued = await queue_repository.insert_queued(
+        db, party_id=party.id, song_id=song_id, user_id=actor.id
+    )
+    if party.current_song_id is None:
+        await playback.advance(uow, party=party, outcome=SongStatus.played, crowdsourced=False)
+    else:
+        version = await repository.bump_version(db, party)
+        uow.publish(await events.queue_updated(db, party.id, version))
+    log.info("song_added", session_id=str(party.id), queued_song_id=str(queued.id))
+    return await snapshot.song_out(uow, queued.id)
+
+
+async def remove_song(uow: UnitOfWork, *, actor: User, queued_song_id: uuid.UUID) -> None:
+    """The host removes any queued song; the adder removes theirs while no one else voted."""
+    party = await guards.locked_party_of(uow, actor)
+    song = await queue_repository.lock_in_party(uow.session, queued_song_id, party.id)
+    if song is None:
+        raise SongNotFound()
+    if actor.id != party.host_id:
+        if song.added_by_id != actor.id:
+            raise NotAllowedToRemove()
+        if await queue_repository.has_votes_from_others(uow.session, song.id, actor.id):
+            raise NotAllowedToRemove("Others have voted on this song; only the host can remove it.")
+    if song.status != SongStatus.queued:
+        raise SongNotRemovable()
+    await queue_repository.remove(uow.session, song.id, utcnow())
+    version = await repository.bump_version(uow.session, party)
+    uow.publish(await events.queue_updated(uow.session, party.id, version))
