@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import jwt
 
+from queueit.catalog.local import DEMO_CATALOG_PATH, load_tracks
 from tests.conftest import TEST_SECRET
 
 
@@ -63,16 +64,18 @@ async def make_host(client: httpx.AsyncClient, provider: str = "spotify") -> dic
     return await make_user(client, username=f"host-{uuid.uuid4().hex[:8]}", provider=provider)
 
 
-def track(n: int | str = 1, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": f"track-{n}",
-        "isrc": "",
-        "name": f"Song {n}",
-        "artists": "Artist A & Artist B",
-        "album": "Album",
-        "duration_ms": 180_000,
-        "image_url": "https://img.example.com/a.jpg",
-        "source": "spotify",
-    }
-    body.update(overrides)
-    return body
+def _catalog_tracks() -> list[dict[str, Any]]:
+    """The bundled demo catalog, as the search routes return its tracks."""
+    return [t.model_dump(mode="json") for t in load_tracks(DEMO_CATALOG_PATH)]
+
+
+_CATALOG = _catalog_tracks()
+_KEYS: dict[str, int] = {}
+
+
+def track(key: int | str = 1, **overrides: Any) -> dict[str, Any]:
+    """A real track of the bundled catalog, as a search returned it: the same one for the
+    same key, a different one for each new key (while the catalog lasts). `overrides` change
+    what the client sends (to test what the server makes of forged or bad fields)."""
+    index = _KEYS.setdefault(str(key), len(_KEYS) % len(_CATALOG))
+    return {**_CATALOG[index], **overrides}

@@ -73,12 +73,12 @@ async def test_ten_simultaneous_song_finished_advance_once(client: httpx.AsyncCl
     )
     assert all(r.json() == {"ok": True} for r in responses)
     current = (await client.get(f"{API}/sessions/current", headers=host)).json()
-    assert current["current_song"]["song"]["id"] == "track-2"
+    assert current["current_song"]["song"]["id"] == track(2)["id"]
     assert current["queue_total"] == 2
     history = (
         await client.get(f"{API}/sessions/{current['session']['id']}/history", headers=host)
     ).json()
-    assert [h["song"]["id"] for h in history["items"]] == ["track-1"]
+    assert [h["song"]["id"] for h in history["items"]] == [track(1)["id"]]
 
 
 async def test_simultaneous_skip_requests_skip_once(client: httpx.AsyncClient) -> None:
@@ -91,11 +91,13 @@ async def test_simultaneous_skip_requests_skip_once(client: httpx.AsyncClient) -
     assert all(r.status_code == 200 for r in responses)
     assert sum(r.json()["skipped"] for r in responses) == 1
     current = (await client.get(f"{API}/sessions/current", headers=host)).json()
-    assert current["current_song"]["song"]["id"] == "track-2"
+    assert current["current_song"]["song"]["id"] == track(2)["id"]
     history = (
         await client.get(f"{API}/sessions/{current['session']['id']}/history", headers=host)
     ).json()
-    assert [(h["song"]["id"], h["status"]) for h in history["items"]] == [("track-1", "skipped")]
+    assert [(h["song"]["id"], h["status"]) for h in history["items"]] == [
+        (track(1)["id"], "skipped")
+    ]
     # Requests made after the skip count toward the new song only.
     assert current["skip_request_count"] == 7 - 5
 

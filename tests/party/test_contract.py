@@ -182,14 +182,14 @@ async def test_queue_and_history_paging(client: httpx.AsyncClient) -> None:
         await client.get(f"{API}/sessions/{sid.upper()}/queue?limit=2&offset=1", headers=host)
     ).json()
     assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (5, 2, 1, 2)
-    assert [i["song"]["id"] for i in page["items"]] == ["track-2", "track-3"]
+    assert [i["song"]["id"] for i in page["items"]] == [track(2)["id"], track(3)["id"]]
     current = (await client.get(f"{API}/sessions/current?queue_limit=3", headers=host)).json()
     assert len(current["queue"]) == 3 and current["queue_total"] == 5
     bad = await client.get(f"{API}/sessions/current?queue_limit=501", headers=host)
     assert bad.status_code == 422
     await client.post(f"{API}/sessions/song_finished", json={}, headers=host)
     history = (await client.get(f"{API}/sessions/{sid}/history", headers=host)).json()
-    assert [i["song"]["id"] for i in history["items"]] == ["track-0"]
+    assert [i["song"]["id"] for i in history["items"]] == [track(0)["id"]]
     missing = await client.get(f"{API}/sessions/{uuid.uuid4()}/queue", headers=host)
     assert missing.status_code == 404
     not_uuid = await client.get(f"{API}/sessions/not-a-uuid/queue", headers=host)
@@ -223,7 +223,7 @@ async def test_skip_requests(client: httpx.AsyncClient) -> None:
     crossed = (await client.post(f"{API}/sessions/request_skip", headers=guests[2])).json()
     assert crossed["skipped"] is True
     current = (await client.get(f"{API}/sessions/current", headers=host)).json()
-    assert current["current_song"]["song"]["id"] == "track-2"
+    assert current["current_song"]["song"]["id"] == track(2)["id"]
     assert current["skip_request_count"] == 0 and current["last_skip_was_crowdsourced"]
 
 

@@ -193,4 +193,4 @@ async def test_one_party_cannot_rename_a_track_other_parties_queued(
     )
     mine = (await client.get(f"{API}/sessions/current", headers=host)).json()
     assert mine["queue"][0]["id"] == original["id"]
-    assert mine["queue"][0]["song"]["name"] == "Song 2"
+    assert mine["queue"][0]["song"]["name"] == track(2)["name"]

@@ -116,7 +116,7 @@ async def test_ping_resync_and_unknown_messages(
         fresh = await recv(ws)
         assert fresh["event"] == "session.snapshot"
         assert fresh["version"] == version
-        assert fresh["data"]["current_song"]["song"]["id"] == "track-1"
+        assert fresh["data"]["current_song"]["song"]["id"] == track(1)["id"]
 
         await ws.send('{"type": "dance"}')
         error = await recv(ws)

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from queueit.web import service, tv
-from tests.factories import auth, make_user, token_for
+from tests.factories import auth, make_user, token_for, track
 from tests.web.conftest import make_guest, make_party, tv_key
 
 TV_LINK = "/api/v1/sessions/{}/tv_link"
@@ -97,7 +97,7 @@ async def test_tv_state_with_a_good_token(client: httpx.AsyncClient) -> None:
     view = response.json()
     assert view["session"]["id"] == party.id
     assert view["session"]["join_code"] == party.code
-    assert view["current_song"]["song"]["name"] == "Song 0"
+    assert view["current_song"]["song"]["name"] == track(0)["name"]
     assert view["queue"][0]["id"] == voted  # the vote moved it up
     assert view["queue_total"] == 2
     assert view["my_votes"] == {}  # the TV is nobody
