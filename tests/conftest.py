@@ -168,6 +168,9 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "rate_limit_enabled": False,
         "log_level": "WARNING",
         "database_pool_size": 30,
+        # A loaded machine can take seconds to hand out a connection to 50 concurrent
+        # requests: the suite waits generously (tests of the timeout itself set their own).
+        "database_timeout_seconds": 30.0,
         "realtime_redis_channel": services.worker_channel(),
     }
     values.update(overrides)

@@ -1,5 +1,6 @@
-"""Drill: a realtime client that stops reading, on `queueit serve` with default settings. The
-stalled client reads its snapshot and nothing more (a 4 KiB receive buffer, a one-message
+"""Drill: a realtime client that stops reading, on `queueit serve` with default settings
+(but for a long keepalive, so only the buffer rule can drop it). The stalled client reads
+its snapshot and nothing more (a 4 KiB receive buffer, a one-message
 client queue); twenty listeners of the same party read normally; the host adds songs with
 long names, so every change is a large `queue.updated` frame.
 
@@ -71,7 +72,8 @@ async def _stalled(port: int, url: str, tok: str) -> ClientConnection:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-    return await _open(url, tok, sock=sock, max_queue=1)
+    # No keepalive of its own: unread pongs would make the client give up first on a slow run.
+    return await _open(url, tok, sock=sock, max_queue=1, ping_interval=None)
 
 
 def _server_events(server: Server, user_id: str) -> dict[str, dict[str, Any]]:
@@ -100,7 +102,10 @@ async def _drill(workdir: Path) -> dict[str, Any]:
     finally:
         await conn.close()
     # INFO: the server's own account of the drop (realtime_client_too_slow) is in its log.
-    server = Server(base_settings(url, workdir, log_level="INFO"), workdir=workdir).start()
+    # The protocol keepalive (a ping unanswered for 20 + 20 s) is the other way a stalled
+    # client is dropped; on a slow machine it would race the buffer rule this drill checks.
+    settings = base_settings(url, workdir, log_level="INFO", realtime_ping_interval_seconds="600")
+    server = Server(settings, workdir=workdir).start()
     ws_url = f"ws://127.0.0.1:{server.port}/api/v1/sessions/{party.session_id}/realtime"
     delays: list[float] = []
     counts = [0] * LISTENERS
