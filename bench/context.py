@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.procfs import Placement
+
 
 @dataclass
 class Row:
@@ -17,6 +19,7 @@ class Row:
     measured: str
     target: str = ""
     ok: bool | None = None
+    placement: str = ""  # cores of server | load generator | PostgreSQL (procfs.Placement)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -25,6 +28,7 @@ class Row:
             "measured": self.measured,
             "target": self.target,
             "ok": self.ok,
+            "placement": self.placement,
         }
 
 
@@ -36,8 +40,20 @@ class Context:
     workers: int = 1
     quick: bool = False
     python_loadgen: bool = False  # force the Python load generator even when wrk exists
+    placement: Placement = field(default_factory=lambda: Placement(None, None))
+    # The run's yardstick (scenarios.reference): CPU and requests/s of the bare route and of
+    # the plain FastAPI app, measured once per run; every ratio divides by these.
+    reference: dict[str, Any] | None = None
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="queueit-bench-")))
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def server_cpus(self) -> str | None:
+        return self.placement.server
+
+    def where(self) -> str:
+        """The placement, for the table (read at the time of the figure)."""
+        return self.placement.describe()
 
     def data_dir(self, name: str) -> Path:
         path = self.workdir / name

@@ -23,15 +23,15 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.common import (
+from bench.context import Context, Row, ScenarioResult
+from bench.harness import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
     EXTRA_SETTINGS,
     RESULTS_DIR,
-    machine,
     reset_database,
 )
-from bench.context import Context, Row, ScenarioResult
+from bench.procfs import machine
 
 SCENARIOS = {
     "ceiling": "bench.scenarios.ceiling",

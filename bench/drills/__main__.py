@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS_DIR, machine
+from bench.harness import RESULTS_DIR
+from bench.procfs import machine
 
 DRILLS = {
     "postgres_restart": ("bench.drills.postgres_restart", ["postgres"]),

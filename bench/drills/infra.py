@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from bench import loadgen
-from bench.common import asyncpg_dsn, bearer, free_port, token
+from bench.harness import asyncpg_dsn, bearer, free_port, token
 
 PG_BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SHARED_DATABASE_URL = os.environ.get(

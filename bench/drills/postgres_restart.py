@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.common import Server, asyncpg_dsn, base_settings, bearer, token
 from bench.drills.infra import PgCluster, Voters, migrate, totals_consistent, votes_in_db
+from bench.harness import Server, asyncpg_dsn, base_settings, bearer, token
 from bench.seed import seed_party
 
 LOAD_BEFORE = 3.0

@@ -20,8 +20,8 @@ import httpx
 import orjson
 from websockets.asyncio.client import connect
 
-from bench.common import Server, asyncpg_dsn, base_settings, bearer, reset_database, token
 from bench.drills.infra import RedisProcess, Voters, drill_database_url
+from bench.harness import Server, asyncpg_dsn, base_settings, bearer, reset_database, token
 from bench.seed import seed_party
 
 LOAD_BEFORE = 3.0

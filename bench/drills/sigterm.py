@@ -19,8 +19,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.common import Server, asyncpg_dsn, base_settings, bearer, reset_database, token
 from bench.drills.infra import Voters, drill_database_url, votes_in_db
+from bench.harness import Server, asyncpg_dsn, base_settings, bearer, reset_database, token
 from bench.seed import seed_party
 
 LOAD_BEFORE = 3.0

@@ -23,17 +23,10 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.common import (
-    Server,
-    asyncpg_dsn,
-    base_settings,
-    bearer,
-    latency_summary,
-    reset_database,
-    token,
-)
 from bench.drills.infra import drill_database_url
+from bench.harness import Server, asyncpg_dsn, base_settings, bearer, reset_database, token
 from bench.seed import seed_party
+from bench.stats import latency_summary
 
 LISTENERS = 20
 MAX_ADDS = 500

@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 
 from bench import loadgen
-from bench.common import ROOT, Server, base_settings, bearer, busy_warning, latency_summary
-from bench.common import token as mint
 from bench.context import Context, Row, ScenarioResult
+from bench.harness import ROOT, Server, base_settings, bearer
+from bench.harness import token as mint
+from bench.procfs import busy_warning
+from bench.stats import latency_summary
 
 CONNECTIONS = 4
 HIT_QUERIES = 20

@@ -13,17 +13,9 @@ import asyncpg
 import httpx
 
 from bench import loadgen
-from bench.common import (
-    CpuMeter,
-    Server,
-    asyncpg_dsn,
-    base_settings,
-    bearer,
-    busy_warning,
-    token,
-    truncate,
-)
 from bench.context import Context, Row, ScenarioResult
+from bench.harness import Server, asyncpg_dsn, base_settings, bearer, token, truncate
+from bench.procfs import CpuMeter, busy_warning
 from bench.seed import analyze, seed_party
 
 REAL = "/api/v1/sessions/current"
@@ -124,11 +116,6 @@ def run(ctx: Context) -> ScenarioResult:
         Row(name, "GET /sessions/current req/s", f"{real_rps:,.0f}"),
         Row(name, "bare /bench/current req/s", f"{bare_rps:,.0f}"),
         Row(name, "ceiling ratio", f"{ratio:.2f}", f">= {TARGET_RATIO}", ratio >= TARGET_RATIO),
-        Row(
-            name,
-            "p99 /sessions/current",
-            f"{sum(r['p99_ms'] for r in runs['real']) / rounds:.1f} ms",
-        ),
         Row(
             name,
             "errors, same bytes",

@@ -14,18 +14,11 @@ import asyncpg
 import httpx
 
 from bench import loadgen
-from bench.common import (
-    Server,
-    asyncpg_dsn,
-    base_settings,
-    bearer,
-    busy_warning,
-    latency_summary,
-    token,
-    truncate,
-)
 from bench.context import Context, Row, ScenarioResult
+from bench.harness import Server, asyncpg_dsn, base_settings, bearer, token, truncate
+from bench.procfs import busy_warning
 from bench.seed import Party, analyze, seed_party
+from bench.stats import latency_summary
 
 SIZES = (10, 100, 1000, 5000)
 PAGE = 100  # the default queue_limit of GET /sessions/current

@@ -18,19 +18,11 @@ import asyncpg
 import httpx
 
 from bench import loadgen
-from bench.common import (
-    CpuMeter,
-    Server,
-    asyncpg_dsn,
-    base_settings,
-    bearer,
-    busy_warning,
-    latency_summary,
-    token,
-    truncate,
-)
 from bench.context import Context, Row, ScenarioResult
+from bench.harness import Server, asyncpg_dsn, base_settings, bearer, token, truncate
+from bench.procfs import CpuMeter, busy_warning
 from bench.seed import Party, analyze, seed_party
+from bench.stats import latency_summary
 
 PARTIES = 10
 VOTERS_PER_PARTY = 10

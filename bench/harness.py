@@ -1,10 +1,11 @@
-"""What every scenario shares: the benchmark database, `queueit serve` as a real process,
-tokens, and summary statistics. Loopback only; every wait is bounded."""
+"""The one server harness of the benchmarks and drills: `queueit serve` (and the plain
+FastAPI app of `bench.plain_app`) as real processes, optionally pinned to cores; the benchmark
+database; tokens. Loopback only; every wait is bounded. Statistics: `bench.stats`; CPU,
+memory and placement from /proc: `bench.procfs`."""
 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import signal
 import socket
@@ -12,12 +13,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench import procfs
 
 SECRET = "bench-local-secret-" + "q" * 32
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/queueit_perf"
@@ -47,6 +50,8 @@ def server_env(**settings: str) -> dict[str, str]:
     return env
 
 
+PLAIN_BODY_ENV = "BENCH_PLAIN_BODY"
+
 # `python -m bench.run --set KEY=VALUE`: extra settings for every benchmark server.
 EXTRA_SETTINGS: dict[str, str] = {}
 
@@ -71,22 +76,22 @@ def base_settings(database_url: str, data_dir: Path, **overrides: str) -> dict[s
 
 @dataclass
 class Server:
-    """`queueit serve` on 127.0.0.1 in its own process group; output goes to files."""
+    """`queueit serve` on 127.0.0.1 in its own process group, on the cores `cpus` when given
+    (`taskset -c`, inherited by its workers); output goes to files."""
 
     settings: dict[str, str]
     workers: int = 1
     port: int = field(default_factory=free_port)
     workdir: Path = field(default_factory=lambda: Path(os.environ.get("TMPDIR", "/tmp")))
+    cpus: str | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> Server:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        out = (self.workdir / f"serve-{self.port}.log").open("wb")
-        command = [
+    def command(self) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "queueit.cli",
@@ -98,9 +103,19 @@ class Server:
             "--workers",
             str(self.workers),
         ]
+
+    def environment(self) -> dict[str, str]:
+        return server_env(**self.settings)
+
+    def start(self, timeout: float = 60.0) -> Server:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        out = (self.workdir / f"serve-{self.port}.log").open("wb")
+        command = self.command()
+        if self.cpus is not None:
+            command = ["taskset", "-c", self.cpus, *command]
         self.proc = subprocess.Popen(
             command,
-            env=server_env(**self.settings),
+            env=self.environment(),
             cwd=self.workdir,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -135,20 +150,17 @@ class Server:
         """The server and its worker processes."""
         if self.proc is None:
             return []
-        found = [self.proc.pid]
-        for pid in _children(self.proc.pid):
-            found.append(pid)
-        return found
+        return [self.proc.pid, *procfs.children(self.proc.pid)]
 
     def rss_kib(self) -> int:
         """Resident memory of the serving processes (the workers, or the one process)."""
         pids = self.pids()
         workers = pids[1:] if self.workers > 1 else pids[:1]
-        return sum(_rss_kib(pid) for pid in workers)
+        return sum(procfs.rss_kib(pid) for pid in workers)
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the server and its workers."""
-        return cpu_seconds(self.pids())
+        return procfs.cpu_seconds(self.pids())
 
     def signal(self, signum: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -173,101 +185,36 @@ class Server:
         self.stop()
 
 
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    try:
-        return [int(p) for p in path.read_text().split()]
-    except OSError:
-        return []
+@dataclass
+class PlainApp(Server):
+    """`bench.plain_app` under uvicorn (the same loop and HTTP parser as `queueit serve`): a
+    FastAPI app without middleware or response model, answering `body_file`'s bytes from
+    memory. `settings` is unused; the yardstick of the middleware target."""
 
+    body_file: Path = Path("bench-current.json")
 
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.plain_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
 
-
-def cpu_times(pids: Iterable[int]) -> dict[int, float]:
-    """User + system CPU seconds used so far, by process."""
-    tick = os.sysconf("SC_CLK_TCK")
-    times = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        times[pid] = (int(fields[11]) + int(fields[12])) / tick
-    return times
-
-
-def cpu_seconds(pids: Iterable[int]) -> float:
-    return sum(cpu_times(pids).values())
-
-
-class CpuMeter:
-    """CPU seconds used by the server's processes and by PostgreSQL between start and stop
-    (backends that start meanwhile count from zero)."""
-
-    def __init__(self, server_pids: Callable[[], list[int]]) -> None:
-        self.server_pids = server_pids
-        self.before_server = cpu_seconds(server_pids())
-        self.before_pg = cpu_times(postgres_pids())
-
-    def stop(self) -> tuple[float, float]:
-        server = cpu_seconds(self.server_pids()) - self.before_server
-        after_pg = cpu_times(postgres_pids())
-        pg = sum(t - self.before_pg.get(pid, 0.0) for pid, t in after_pg.items())
-        return server, max(0.0, pg)
-
-
-def postgres_pids() -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gib = 0.0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "memory_gib": mem_gib,
-        "python": sys.version.split()[0],
-        "platform": sys.platform,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def busy_warning() -> str | None:
-    """Benchmarks on a shared 2-core machine: say so when something else is using it."""
-    load = os.getloadavg()[0]
-    if load > 1.5:
-        return f"1-minute load average is {load:.2f} before this scenario: figures may be low"
-    return None
+    def environment(self) -> dict[str, str]:
+        env = {key: os.environ[key] for key in _KEEP_ENV if key in os.environ}
+        env["PYTHONPATH"] = str(ROOT)
+        env[PLAIN_BODY_ENV] = str(self.body_file)
+        return env
 
 
 # -- database -------------------------------------------------------------------------------
@@ -342,28 +289,6 @@ def token(user_id: uuid.UUID, *, anonymous: bool = True, secret: str = SECRET) -
 
 def bearer(tok: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"}
-
-
-# -- statistics -----------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..1) of unsorted values; 0 for none."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))
-    return ordered[rank]
-
-
-def latency_summary(ms: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(percentile(ms, 0.50), 2),
-        "p90_ms": round(percentile(ms, 0.90), 2),
-        "p99_ms": round(percentile(ms, 0.99), 2),
-        "max_ms": round(max(ms), 2) if ms else 0.0,
-        "mean_ms": round(sum(ms) / len(ms), 2) if ms else 0.0,
-    }
 
 
 async def gather_bounded(limit: int, coros: Iterable[Any]) -> list[Any]:
