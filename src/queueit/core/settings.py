@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     database_pool_size: int = 20
     database_timeout_seconds: float = 5.0
     allow_sqlite_in_production: bool = False
+    # `queueit serve` applies migrations before serving (docs/DEPLOY.md). Unset: yes for the
+    # embedded SQLite database, no for PostgreSQL (run `queueit migrate` as a release step;
+    # migrating on start is for single-instance deployments).
+    migrate_on_start: bool | None = None
     redis_url: str = ""
 
     supabase_url: str = ""
@@ -135,7 +139,7 @@ class Settings(BaseSettings):
             pairs[name.strip()] = spec.strip()
         return pairs
 
-    @field_validator("database_rls", "log_json", mode="before")
+    @field_validator("database_rls", "log_json", "migrate_on_start", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # `DATABASE_RLS=` as ENV.example writes it
@@ -149,6 +153,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def migrates_on_start(self) -> bool:
+        """Whether `queueit serve` migrates before serving (MIGRATE_ON_START; unset: SQLite)."""
+        return self.is_sqlite if self.migrate_on_start is None else self.migrate_on_start
 
     @property
     def rls_enabled(self) -> bool:
