@@ -88,12 +88,14 @@ async def _start(settings: Settings, schema: SchemaGate) -> _Running:
     verifier = build_verifier(settings, http)
     limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
     catalog = await build_catalog(settings, http, redis)  # fails fast on bad catalog settings
+    tv_key = tv.signing_key(settings, verifier)
     realtime = await runtime.start(
         settings,
         database=database,
         source=PartyViews(database),
         verifier=verifier,
         limiter=limiter,
+        viewers=tv.TvViewers(tv_key, leeway=settings.jwt_leeway_seconds),
     )
     state = AppState(
         settings=settings,
@@ -102,7 +104,7 @@ async def _start(settings: Settings, schema: SchemaGate) -> _Running:
         verifier=verifier,
         catalog=catalog,
         realtime=realtime,
-        tv_key=tv.signing_key(settings, verifier),
+        tv_key=tv_key,
         schema=schema,
         redis=redis,
         limiter=limiter,

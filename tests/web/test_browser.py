@@ -183,6 +183,76 @@ def test_two_guests_share_a_live_party(live_server: LiveServer, open_page: Any) 
     shoot(blair, "guest-ended-phone")
 
 
+def test_a_vote_reaches_the_tv_within_a_second_over_its_socket(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """The TV follows the party over the realtime socket: with its polling route blocked, a
+    vote shows on the screen in under a second."""
+    party, _ = live_server.create_party()
+    live_server.add(party.host, live_server.search(party.host, "dancing queen"))  # plays
+    queued = live_server.add(party.host, live_server.search(party.host, "billie jean"))
+    guest = live_server.host()
+    joined = live_server.http.post(
+        "/api/v1/sessions/join", json={"join_code": party.code}, headers=guest
+    )
+    assert joined.status_code == 200, joined.text
+
+    page = open_page("about:blank", HD, mobile=False)
+    polls: list[str] = []
+
+    def no_polling(route: Any) -> None:
+        polls.append(route.request.url)
+        route.abort()
+
+    page.route(re.compile(r".*/tv_state.*"), no_polling)
+    sockets: list[Any] = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    page.goto(live_server.tv_url(party))
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    expect(page.locator("#now-title")).to_have_text("Dancing Queen")
+    votes = page.locator("#queue li", has_text="Billie Jean").locator(".tv-votes")
+    expect(votes).to_have_text("0")
+
+    started = time.monotonic()
+    vote = live_server.http.post(
+        f"/api/v1/songs/{queued['id']}/vote", json={"vote_value": 1}, headers=guest
+    )
+    assert vote.status_code == 200, vote.text
+    expect(votes).to_have_text("+1", timeout=1000)
+    seconds = time.monotonic() - started
+    assert seconds < 1.0, f"the vote took {seconds:.2f} s to reach the TV"
+    assert polls == []  # nothing came by polling
+    assert len(sockets) == 1 and "token" not in sockets[0].url  # the token went in a message
+
+    # The party ends: the TV says so and stays quiet (4404 is final).
+    assert live_server.http.post("/api/v1/sessions/end", headers=party.host).status_code == 200
+    expect(page.locator("#screen-title")).to_have_text("The party is over")
+    page.wait_for_timeout(1500)
+    assert len(sockets) == 1 and polls == []
+
+
+def test_the_tv_polls_only_while_its_socket_is_blocked(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """A proxy that kills WebSockets: the TV keeps retrying and follows the party by HTTP."""
+    party, _ = live_server.create_party()
+    live_server.add(party.host, live_server.search(party.host, "dancing queen"))
+    page = open_page("about:blank", HD, mobile=False)
+    attempts: list[Any] = []
+
+    def refuse(route: Any) -> None:
+        attempts.append(route)
+        route.close(code=1011, reason="blocked")
+
+    page.route_web_socket(re.compile(r".*/realtime$"), refuse)
+    page.goto(live_server.tv_url(party))
+    expect(page.locator("#now-title")).to_have_text("Dancing Queen", timeout=20_000)
+    expect(page.locator("#live")).to_have_attribute("data-state", "reconnecting")
+    live_server.add(party.host, live_server.search(party.host, "billie jean"))
+    expect(page.locator("#queue .title")).to_have_text(["Billie Jean"], timeout=20_000)
+    assert len(attempts) >= 3
+
+
 def test_guests_get_clear_messages(live_server: LiveServer, open_page: Any) -> None:
     party, _ = live_server.create_party()
     live_server.add(party.host, live_server.search(party.host, "dancing queen"))

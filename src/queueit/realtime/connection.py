@@ -43,6 +43,7 @@ class Connection:
         "seen_version",
         "snapshot_version",
         "user_id",
+        "viewer",
         "websocket",
     )
 
@@ -54,10 +55,13 @@ class Connection:
         claims: Claims,
         max_buffer: int,
         close_timeout: float,
+        viewer: bool = False,
     ) -> None:
         self.websocket = websocket
         self.party_id = party_id
         self.claims = claims
+        # A read-only viewer (a TV link): its claims' `sub` is the party id; no presence.
+        self.viewer = viewer
         self.user_id = claims.sub
         self.max_buffer = max_buffer
         self.close_timeout = close_timeout
