@@ -135,6 +135,8 @@ class Hub:
         if not conns:
             return
         if event.name.internal:
+            for conn in conns:
+                conn.note_version(event.version)  # nothing to send, nothing missed either
             if event.name is EventName.MEMBER_LEFT:
                 self._member_left(conns, event)
             return
@@ -199,7 +201,13 @@ class Hub:
         )
 
     def on_gap(self) -> None:
-        """Backplane listener: events may have been lost; repair every socket that missed some."""
+        """Backplane listener: events may have been lost; repair every socket that missed some.
+
+        Exact: a socket is resynced when its party's version in the database is above the
+        version up to which the socket got every change (`contiguous_version`). A lost event
+        was committed before the resubscription, so the repair query (made after it) sees
+        its version; events arriving meanwhile, local or remote, cannot hide the hole, since
+        they do not move `contiguous_version` past it."""
         if self._gap_pending:
             return
         self._gap_pending = True
@@ -219,11 +227,15 @@ class Hub:
         for party_id in party_ids:
             found = states.get(party_id)
             for conn in list(self._parties.get(party_id, ())):
-                if not conn.ready:
+                if conn.close_code is not None:
                     continue
-                if states and (found is None or found.ended):
+                if not conn.ready:
+                    # Its first snapshot is in flight and may predate a lost event: one more.
+                    if not states or (found is not None and not found.ended):
+                        stale.append(conn)
+                elif states and (found is None or found.ended):
                     conn.close(CloseCode.NOT_FOUND, "session ended", flush=True)
-                elif not states or found is None or found.version > conn.seen_version:
+                elif not states or found is None or found.version > conn.contiguous_version:
                     stale.append(conn)
         log.info("realtime_gap_repair", sessions=len(party_ids), resyncs=len(stale))
         await asyncio.gather(*(self._limited_resync(conn) for conn in stale))
