@@ -449,3 +449,46 @@ def test_supabase_mode_takes_the_token_from_a_sign_in_link(
         expect(page.locator("#live")).to_have_attribute("data-state", "live")
         expect(page.locator("#party-code")).to_have_text(party.code)
         page.close()  # before the server stops: no reconnect attempts in the log
+
+
+def test_a_browser_guest_joins_a_supabase_server_anonymously(
+    browser: Any, open_page: Any, tmp_path: Path
+) -> None:
+    """With SUPABASE_ANON_KEY the page signs a guest in anonymously at Supabase Auth (a local
+    fake issuing ES256 tokens from the JWKS the server trusts), joins with that token, and
+    refreshes it before it expires: the socket outlives the first token."""
+    from tests.web.fake_supabase import ANON_KEY, FakeSupabaseAuth
+
+    fake = FakeSupabaseAuth(token_seconds=6).start()
+    try:
+        with serve(tmp_path, supabase_url=fake.base_url, supabase_anon_key=ANON_KEY) as server:
+            host = {"Authorization": f"Bearer {fake.access_token()}"}
+            profile = {"username": f"dj-{uuid.uuid4().hex[:6]}", "music_provider": "spotify"}
+            assert server.http.patch("/api/v1/users/me", json=profile, headers=host).is_success
+            created = server.http.post("/api/v1/sessions/create", json={}, headers=host)
+            assert created.status_code == 200, created.text
+            code = created.json()["session"]["join_code"]
+
+            page = open_page(f"{server.base_url}/join/{code}")
+            expect(page.locator("#supabase-note")).to_be_hidden()
+            expect(page.locator("#join-button")).to_be_enabled()
+            join(page, "Robin Q")
+            expect(page.locator("#party-code")).to_have_text(code)
+            assert len(fake.signups) == 1 and fake.bad_keys == 0
+            assert fake.signups[0] == {"data": {"display_name": "Robin Q"}}
+            first = fake.issued[0]
+            assert page.evaluate("localStorage.getItem('queueit.token')") == first
+
+            # Tokens last 6 s; the page refreshes them ahead of time, and the socket (which
+            # the server closes with 4401 the moment its token expires) stays live.
+            wait_until(page, lambda: fake.refreshes >= 2, timeout=30)
+            page.wait_for_timeout(1000)
+            expect(page.locator("#live")).to_have_attribute("data-state", "live")
+            stored = page.evaluate("localStorage.getItem('queueit.token')")
+            assert stored == fake.issued[-1] and stored != first
+            add_from_search(page, "dancing queen", "Dancing Queen")
+            expect(page.locator("#now-title")).to_have_text("Dancing Queen")
+            expect(page.locator("#now-by")).to_contain_text("Robin-Q-")
+            page.close()
+    finally:
+        fake.stop()

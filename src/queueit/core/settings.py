@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     supabase_url: str = ""
     supabase_jwt_secret: str = ""
+    # The project's public anon key (docs/DEPLOY.md): lets the guest page sign guests in
+    # anonymously through Supabase Auth. Public by design (it ships to every browser).
+    supabase_anon_key: str = ""
     local_jwt_secret: str = ""
     local_token_ttl_seconds: int = 7 * 24 * 3600
     jwt_leeway_seconds: int = 30
@@ -169,6 +172,15 @@ class Settings(BaseSettings):
     @property
     def auth_mode(self) -> Literal["supabase", "local"]:
         return "supabase" if (self.supabase_url or self.supabase_jwt_secret) else "local"
+
+    @property
+    def supabase_auth_origin(self) -> str:
+        """The Supabase origin the guest page signs guests in at (empty: no browser sign-in:
+        local mode, no SUPABASE_URL, or no SUPABASE_ANON_KEY)."""
+        if self.auth_mode != "supabase" or not self.supabase_url or not self.supabase_anon_key:
+            return ""
+        scheme, _, rest = self.supabase_url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}" if rest else ""
 
     @property
     def log_as_json(self) -> bool:
