@@ -60,8 +60,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         for problem in problems:
             sys.stderr.write(f"queueit: refusing to start: {problem}\n")
         return 2
-    if settings.is_sqlite and not args.no_migrate:
-        asyncio.run(_migrate(settings))
+    if settings.migrates_on_start and not args.no_migrate:
+        asyncio.run(_migrate(settings))  # once, before any worker starts
     # uvicorn re-raises SIGTERM after its graceful shutdown; a clean stop should exit 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
@@ -85,14 +85,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="queueit", description="QueueIT server")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the API (migrates the embedded SQLite database)")
+    serve = sub.add_parser(
+        "serve", help="serve the API (migrates first with MIGRATE_ON_START, default: SQLite)"
+    )
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
     serve.add_argument(
         "--no-migrate",
         action="store_true",
-        help="do not migrate the embedded SQLite database on start",
+        help="do not migrate on start, whatever MIGRATE_ON_START says",
     )
     sub.add_parser("migrate", help="apply database migrations")
     token = sub.add_parser("token", help="print a local-mode access token for a named user")

@@ -28,6 +28,7 @@ from queueit.core.errors import install_error_handlers
 from queueit.core.logging import configure_logging
 from queueit.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from queueit.core.ratelimit import RateLimiter, Scope
+from queueit.core.schema import SchemaGate, SchemaGateMiddleware
 from queueit.core.security import build_verifier
 from queueit.core.settings import Environment, Settings
 from queueit.core.uow import Database
@@ -72,8 +73,9 @@ class _Running:
     metrics_server: exposition.MetricsServer | None = None
 
 
-async def _start(settings: Settings) -> _Running:
+async def _start(settings: Settings, schema: SchemaGate) -> _Running:
     engine = create_engine(settings)
+    await schema.start(engine)  # logs "run `queueit migrate`" when not at head
     database = Database(settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine))
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.catalog_timeout_seconds),
@@ -86,12 +88,14 @@ async def _start(settings: Settings) -> _Running:
     verifier = build_verifier(settings, http)
     limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
     catalog = await build_catalog(settings, http, redis)  # fails fast on bad catalog settings
+    tv_key = tv.signing_key(settings, verifier)
     realtime = await runtime.start(
         settings,
         database=database,
         source=PartyViews(database),
         verifier=verifier,
         limiter=limiter,
+        viewers=tv.TvViewers(tv_key, leeway=settings.jwt_leeway_seconds),
     )
     state = AppState(
         settings=settings,
@@ -100,11 +104,14 @@ async def _start(settings: Settings) -> _Running:
         verifier=verifier,
         catalog=catalog,
         realtime=realtime,
-        tv_key=tv.signing_key(settings, verifier),
+        tv_key=tv_key,
+        schema=schema,
         redis=redis,
         limiter=limiter,
     )
     running = _Running(state)
+    if not schema.ready:
+        running.background.append(asyncio.create_task(schema.watch(running.stop)))
     if verifier.jwks is not None:
         running.background.append(asyncio.create_task(verifier.jwks.warm_up(running.stop)))
     metrics.POOL.track(engine)
@@ -142,7 +149,7 @@ async def _stop(running: _Running) -> None:
 
 
 def _lifespan(
-    settings: Settings, watchdog: ShutdownWatchdog | None
+    settings: Settings, schema: SchemaGate, watchdog: ShutdownWatchdog | None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -151,7 +158,7 @@ def _lifespan(
             for problem in problems:
                 log.error("startup_refused", reason=problem)
             raise StartupRefused("refusing to start: " + "; ".join(problems))
-        running = await _start(settings)
+        running = await _start(settings, schema)
         app.state.ctx = running.state
         app.state.realtime = running.state.realtime
         log.info(
@@ -159,6 +166,7 @@ def _lifespan(
             environment=settings.environment.value,
             auth_mode=settings.auth_mode,
             database=running.state.database.dialect,
+            schema=schema.state.value,
         )
         try:
             yield
@@ -177,12 +185,15 @@ def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> F
     settings = settings or Settings()
     configure_logging(settings)
     sentry.init_sentry(settings)
+    schema = SchemaGate()
     app = FastAPI(
         title="QueueIT server",
         version=__version__,
         description=DESCRIPTION,
         lifespan=_lifespan(
-            settings, ShutdownWatchdog(settings.shutdown_watchdog_seconds) if watchdog else None
+            settings,
+            schema,
+            ShutdownWatchdog(settings.shutdown_watchdog_seconds) if watchdog else None,
         ),
     )
     app.state.settings = settings
@@ -204,11 +215,12 @@ def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> F
         )
     app.include_router(realtime_router, prefix="/api/v1")  # WebSocket: no HTTP-only deps
     bench_routes.install(app, settings)  # BENCH_ENDPOINTS only; refused in production
-    _add_middleware(app, settings)
+    _add_middleware(app, settings, schema)
     return app
 
 
-def _add_middleware(app: FastAPI, settings: Settings) -> None:
+def _add_middleware(app: FastAPI, settings: Settings, schema: SchemaGate) -> None:
+    app.add_middleware(SchemaGateMiddleware, gate=schema)  # innermost: CORS headers apply
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.allowed_origins:
         app.add_middleware(

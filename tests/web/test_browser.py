@@ -183,6 +183,76 @@ def test_two_guests_share_a_live_party(live_server: LiveServer, open_page: Any) 
     shoot(blair, "guest-ended-phone")
 
 
+def test_a_vote_reaches_the_tv_within_a_second_over_its_socket(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """The TV follows the party over the realtime socket: with its polling route blocked, a
+    vote shows on the screen in under a second."""
+    party, _ = live_server.create_party()
+    live_server.add(party.host, live_server.search(party.host, "dancing queen"))  # plays
+    queued = live_server.add(party.host, live_server.search(party.host, "billie jean"))
+    guest = live_server.host()
+    joined = live_server.http.post(
+        "/api/v1/sessions/join", json={"join_code": party.code}, headers=guest
+    )
+    assert joined.status_code == 200, joined.text
+
+    page = open_page("about:blank", HD, mobile=False)
+    polls: list[str] = []
+
+    def no_polling(route: Any) -> None:
+        polls.append(route.request.url)
+        route.abort()
+
+    page.route(re.compile(r".*/tv_state.*"), no_polling)
+    sockets: list[Any] = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    page.goto(live_server.tv_url(party))
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    expect(page.locator("#now-title")).to_have_text("Dancing Queen")
+    votes = page.locator("#queue li", has_text="Billie Jean").locator(".tv-votes")
+    expect(votes).to_have_text("0")
+
+    started = time.monotonic()
+    vote = live_server.http.post(
+        f"/api/v1/songs/{queued['id']}/vote", json={"vote_value": 1}, headers=guest
+    )
+    assert vote.status_code == 200, vote.text
+    expect(votes).to_have_text("+1", timeout=1000)
+    seconds = time.monotonic() - started
+    assert seconds < 1.0, f"the vote took {seconds:.2f} s to reach the TV"
+    assert polls == []  # nothing came by polling
+    assert len(sockets) == 1 and "token" not in sockets[0].url  # the token went in a message
+
+    # The party ends: the TV says so and stays quiet (4404 is final).
+    assert live_server.http.post("/api/v1/sessions/end", headers=party.host).status_code == 200
+    expect(page.locator("#screen-title")).to_have_text("The party is over")
+    page.wait_for_timeout(1500)
+    assert len(sockets) == 1 and polls == []
+
+
+def test_the_tv_polls_only_while_its_socket_is_blocked(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """A proxy that kills WebSockets: the TV keeps retrying and follows the party by HTTP."""
+    party, _ = live_server.create_party()
+    live_server.add(party.host, live_server.search(party.host, "dancing queen"))
+    page = open_page("about:blank", HD, mobile=False)
+    attempts: list[Any] = []
+
+    def refuse(route: Any) -> None:
+        attempts.append(route)
+        route.close(code=1011, reason="blocked")
+
+    page.route_web_socket(re.compile(r".*/realtime$"), refuse)
+    page.goto(live_server.tv_url(party))
+    expect(page.locator("#now-title")).to_have_text("Dancing Queen", timeout=20_000)
+    expect(page.locator("#live")).to_have_attribute("data-state", "reconnecting")
+    live_server.add(party.host, live_server.search(party.host, "billie jean"))
+    expect(page.locator("#queue .title")).to_have_text(["Billie Jean"], timeout=20_000)
+    assert len(attempts) >= 3
+
+
 def test_guests_get_clear_messages(live_server: LiveServer, open_page: Any) -> None:
     party, _ = live_server.create_party()
     live_server.add(party.host, live_server.search(party.host, "dancing queen"))
@@ -379,3 +449,46 @@ def test_supabase_mode_takes_the_token_from_a_sign_in_link(
         expect(page.locator("#live")).to_have_attribute("data-state", "live")
         expect(page.locator("#party-code")).to_have_text(party.code)
         page.close()  # before the server stops: no reconnect attempts in the log
+
+
+def test_a_browser_guest_joins_a_supabase_server_anonymously(
+    browser: Any, open_page: Any, tmp_path: Path
+) -> None:
+    """With SUPABASE_ANON_KEY the page signs a guest in anonymously at Supabase Auth (a local
+    fake issuing ES256 tokens from the JWKS the server trusts), joins with that token, and
+    refreshes it before it expires: the socket outlives the first token."""
+    from tests.web.fake_supabase import ANON_KEY, FakeSupabaseAuth
+
+    fake = FakeSupabaseAuth(token_seconds=6).start()
+    try:
+        with serve(tmp_path, supabase_url=fake.base_url, supabase_anon_key=ANON_KEY) as server:
+            host = {"Authorization": f"Bearer {fake.access_token()}"}
+            profile = {"username": f"dj-{uuid.uuid4().hex[:6]}", "music_provider": "spotify"}
+            assert server.http.patch("/api/v1/users/me", json=profile, headers=host).is_success
+            created = server.http.post("/api/v1/sessions/create", json={}, headers=host)
+            assert created.status_code == 200, created.text
+            code = created.json()["session"]["join_code"]
+
+            page = open_page(f"{server.base_url}/join/{code}")
+            expect(page.locator("#supabase-note")).to_be_hidden()
+            expect(page.locator("#join-button")).to_be_enabled()
+            join(page, "Robin Q")
+            expect(page.locator("#party-code")).to_have_text(code)
+            assert len(fake.signups) == 1 and fake.bad_keys == 0
+            assert fake.signups[0] == {"data": {"display_name": "Robin Q"}}
+            first = fake.issued[0]
+            assert page.evaluate("localStorage.getItem('queueit.token')") == first
+
+            # Tokens last 6 s; the page refreshes them ahead of time, and the socket (which
+            # the server closes with 4401 the moment its token expires) stays live.
+            wait_until(page, lambda: fake.refreshes >= 2, timeout=30)
+            page.wait_for_timeout(1000)
+            expect(page.locator("#live")).to_have_attribute("data-state", "live")
+            stored = page.evaluate("localStorage.getItem('queueit.token')")
+            assert stored == fake.issued[-1] and stored != first
+            add_from_search(page, "dancing queen", "Dancing Queen")
+            expect(page.locator("#now-title")).to_have_text("Dancing Queen")
+            expect(page.locator("#now-by")).to_contain_text("Robin-Q-")
+            page.close()
+    finally:
+        fake.stop()

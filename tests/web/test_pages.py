@@ -66,6 +66,32 @@ async def test_pages_tell_the_script_about_supabase_mode(client: httpx.AsyncClie
     page = (await client.get("/join")).text
     assert '<meta name="queueit-auth-mode" content="supabase">' in page
     assert '<meta name="queueit-join-base" content="https://party.example.com">' in page
+    # No anon key: no browser sign-in, and the page may call no other origin.
+    assert '<meta name="queueit-supabase-anon-key" content="">' in page
+    assert '<meta name="queueit-supabase-auth" content="">' in page
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "supabase_jwt_secret": "s" * 40,
+            "supabase_url": "https://ref.supabase.co/",
+            "supabase_anon_key": "public-anon-key",
+        }
+    ],
+)
+async def test_an_anon_key_lets_the_page_sign_in_at_supabase(client: httpx.AsyncClient) -> None:
+    response = await client.get("/join/ABCD")
+    page = response.text
+    assert '<meta name="queueit-supabase-auth" content="https://ref.supabase.co/auth/v1">' in page
+    assert '<meta name="queueit-supabase-anon-key" content="public-anon-key">' in page
+    policy = response.headers["content-security-policy"]
+    assert "connect-src 'self' ws: wss: https://ref.supabase.co;" in policy
+    # The TV page signs nobody in: its policy stays as strict as before.
+    tv_page = await client.get("/tv/0b6f3c1e-9a52-4a1e-8d2f-3f1f7c2b9d10?token=x")
+    assert "supabase.co" not in tv_page.headers["content-security-policy"]
+    assert "public-anon-key" not in tv_page.text
 
 
 async def test_tv_page_needs_a_session_uuid(client: httpx.AsyncClient) -> None:

@@ -9,6 +9,7 @@ import httpx
 
 from queueit.catalog.service import CatalogService
 from queueit.core.ratelimit import RateLimiter
+from queueit.core.schema import SchemaGate
 from queueit.core.security import TokenVerifier
 from queueit.core.settings import Settings
 from queueit.core.uow import Database
@@ -35,6 +36,7 @@ class AppState:
     catalog: CatalogService
     realtime: Realtime
     tv_key: bytes  # signs TV links (web/tv.py)
+    schema: SchemaGate  # is the database at our migration head (core/schema.py)
     redis: Redis | None = None
     limiter: RateLimiter | None = None
     health: HealthCache = field(default_factory=HealthCache)

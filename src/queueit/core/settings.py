@@ -31,10 +31,17 @@ class Settings(BaseSettings):
     database_pool_size: int = 20
     database_timeout_seconds: float = 5.0
     allow_sqlite_in_production: bool = False
+    # `queueit serve` applies migrations before serving (docs/DEPLOY.md). Unset: yes for the
+    # embedded SQLite database, no for PostgreSQL (run `queueit migrate` as a release step;
+    # migrating on start is for single-instance deployments).
+    migrate_on_start: bool | None = None
     redis_url: str = ""
 
     supabase_url: str = ""
     supabase_jwt_secret: str = ""
+    # The project's public anon key (docs/DEPLOY.md): lets the guest page sign guests in
+    # anonymously through Supabase Auth. Public by design (it ships to every browser).
+    supabase_anon_key: str = ""
     local_jwt_secret: str = ""
     local_token_ttl_seconds: int = 7 * 24 * 3600
     jwt_leeway_seconds: int = 30
@@ -135,7 +142,7 @@ class Settings(BaseSettings):
             pairs[name.strip()] = spec.strip()
         return pairs
 
-    @field_validator("database_rls", "log_json", mode="before")
+    @field_validator("database_rls", "log_json", "migrate_on_start", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # `DATABASE_RLS=` as ENV.example writes it
@@ -151,6 +158,11 @@ class Settings(BaseSettings):
         return self.effective_database_url.startswith("sqlite")
 
     @property
+    def migrates_on_start(self) -> bool:
+        """Whether `queueit serve` migrates before serving (MIGRATE_ON_START; unset: SQLite)."""
+        return self.is_sqlite if self.migrate_on_start is None else self.migrate_on_start
+
+    @property
     def rls_enabled(self) -> bool:
         """Whether units of work switch to the row-level security roles (never on SQLite)."""
         if self.is_sqlite:
@@ -160,6 +172,15 @@ class Settings(BaseSettings):
     @property
     def auth_mode(self) -> Literal["supabase", "local"]:
         return "supabase" if (self.supabase_url or self.supabase_jwt_secret) else "local"
+
+    @property
+    def supabase_auth_origin(self) -> str:
+        """The Supabase origin the guest page signs guests in at (empty: no browser sign-in:
+        local mode, no SUPABASE_URL, or no SUPABASE_ANON_KEY)."""
+        if self.auth_mode != "supabase" or not self.supabase_url or not self.supabase_anon_key:
+            return ""
+        scheme, _, rest = self.supabase_url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}" if rest else ""
 
     @property
     def log_as_json(self) -> bool:

@@ -54,6 +54,17 @@ class PartyViews:
                 raise Refused(CloseCode.NOT_FOUND, "session not found or ended") from exc
         return View(version=view.session.version, data=view.model_dump(mode="json"))
 
+    async def viewer_view(self, *, party_id: uuid.UUID) -> View:
+        """What the party's TV shows (the transport has checked the viewer token), read
+        under row-level security as that party's viewer; 4404 once it ended."""
+        async with open_uow(self.database) as uow:
+            await uow.act_as_viewer(party_id)
+            try:
+                view = await tv_view(uow, party_id=party_id)
+            except NoActiveParty as exc:
+                raise Refused(CloseCode.NOT_FOUND, "session not found or ended") from exc
+        return View(version=view.session.version, data=view.model_dump(mode="json"))
+
     async def states(self, party_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, PartyState]:
         async with open_uow(self.database, system=True) as uow:
             found = await snapshot.versions(uow, party_ids)

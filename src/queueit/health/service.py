@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from queueit.api.state import AppState
 from queueit.core import metrics
+from queueit.core.schema import SchemaState
 from queueit.core.uow import open_uow
 from queueit.party import lifecycle
 
@@ -20,6 +21,10 @@ METRICS_REFRESH_SECONDS = 15.0
 
 
 async def _database(state: AppState) -> str:
+    schema = state.schema
+    if not schema.ready:  # until the schema first matched: its revision (at most 1/s)
+        found = await schema.check(force=schema.state is SchemaState.unknown)
+        return "ok" if found is SchemaState.ok else found.value
     async with state.database.engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
     return "ok"
@@ -43,7 +48,8 @@ async def _bounded(check: Any, state: AppState) -> str:
 
 
 async def readiness(state: AppState) -> tuple[bool, dict[str, Any]]:
-    """(can serve, body). Only the database decides 503; Redis or a catalog down is degraded."""
+    """(can serve, body). Only the database decides 503 (unreachable, or its schema not at our
+    migration head); Redis or a catalog down is degraded."""
     database, redis = await asyncio.gather(_bounded(_database, state), _bounded(_redis, state))
     catalog = state.catalog.health()
     backplane = state.realtime.backplane.health()

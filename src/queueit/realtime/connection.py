@@ -32,6 +32,7 @@ class Connection:
         "close_code",
         "close_reason",
         "close_timeout",
+        "contiguous_version",
         "expiry",
         "left_version",
         "max_buffer",
@@ -43,6 +44,7 @@ class Connection:
         "seen_version",
         "snapshot_version",
         "user_id",
+        "viewer",
         "websocket",
     )
 
@@ -54,19 +56,25 @@ class Connection:
         claims: Claims,
         max_buffer: int,
         close_timeout: float,
+        viewer: bool = False,
     ) -> None:
         self.websocket = websocket
         self.party_id = party_id
         self.claims = claims
+        # A read-only viewer (a TV link): its claims' `sub` is the party id; no presence.
+        self.viewer = viewer
         self.user_id = claims.sub
         self.max_buffer = max_buffer
         self.close_timeout = close_timeout
         self.opened_at = time.monotonic()
         # Version of the last snapshot put in front of the buffer (None before the first).
         self.snapshot_version: int | None = None
-        # Highest version queued for this client: after a backplane gap, a session whose
-        # version is higher has changes this client never got.
+        # Highest version queued for this client (what a `pong` reports).
         self.seen_version = 0
+        # Highest version up to which this client was given every change, with no version
+        # skipped: after a backplane gap, a session whose version is higher has a change
+        # this client never got, even when later changes did reach it (hub._repair_gap).
+        self.contiguous_version = 0
         self.left_version: int | None = None  # member.left seen before the first snapshot
         self.close_code: int | None = None
         self.close_reason = ""
@@ -105,16 +113,29 @@ class Connection:
         self._items.append(item)
         if item.version > self.seen_version:
             self.seen_version = item.version
+        if not item.control:
+            self.note_version(item.version)
         if item.close_code is not None:
             self.close(item.close_code, item.close_reason, flush=True)
         self._wakeup.set()
+
+    def note_version(self, version: int) -> None:
+        """A change of `version` reached this client (an event, or an internal one)."""
+        if version == self.contiguous_version + 1:
+            self.contiguous_version = version
 
     def pause(self) -> None:
         """Hold sending while a snapshot is taken (events keep queueing, bounded)."""
         self._paused = True
 
     def resume_with(self, snapshot: Outgoing) -> None:
-        """Send `snapshot` before everything queued; events it already covers are dropped."""
+        """Send `snapshot` before everything queued; events it already covers are dropped.
+        A snapshot older than one already given (a gap repair racing the first snapshot) is
+        dropped: the client must never go back."""
+        if self.snapshot_version is not None and snapshot.version < self.snapshot_version:
+            self._paused = False
+            self._wakeup.set()
+            return
         self.snapshot_version = snapshot.version
         if self.left_version is not None and self.left_version > snapshot.version:
             self.close(CloseCode.NOT_MEMBER, "left the session")
@@ -123,6 +144,10 @@ class Connection:
             return
         self._items.appendleft(snapshot)
         self.seen_version = max(self.seen_version, snapshot.version)
+        self.contiguous_version = max(self.contiguous_version, snapshot.version)
+        for item in self._items:  # changes queued behind the snapshot follow on from it
+            if not item.control:
+                self.note_version(item.version)
         self._paused = False
         self._wakeup.set()
 

@@ -20,7 +20,7 @@ from queueit.core.security import Claims, TokenVerifier
 from queueit.core.settings import Settings
 from queueit.realtime.connection import Connection
 from queueit.realtime.protocol import SNAPSHOT, CloseCode, Outgoing, encode, now_iso
-from queueit.realtime.source import Refused, ViewSource
+from queueit.realtime.source import Refused, ViewerTokens, ViewSource
 
 log = structlog.get_logger(__name__)
 
@@ -29,10 +29,17 @@ RESYNC_CONCURRENCY = 4
 
 
 class Hub:
-    def __init__(self, settings: Settings, source: ViewSource, verifier: TokenVerifier) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        source: ViewSource,
+        verifier: TokenVerifier,
+        viewers: ViewerTokens | None = None,
+    ) -> None:
         self.settings = settings
         self.source = source
         self.verifier = verifier  # a fresh `auth` message is verified like the first token
+        self.viewers = viewers  # read-only viewer tokens (TV links), when the app has them
         self._parties: dict[uuid.UUID, set[Connection]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync_limit = asyncio.Semaphore(RESYNC_CONCURRENCY)
@@ -76,7 +83,14 @@ class Hub:
     def connections(self) -> list[Connection]:
         return [conn for conns in self._parties.values() for conn in conns]
 
-    def register(self, websocket: WebSocket, *, party_id: uuid.UUID, claims: Claims) -> Connection:
+    def register(
+        self,
+        websocket: WebSocket,
+        *,
+        party_id: uuid.UUID,
+        claims: Claims,
+        viewer: bool = False,
+    ) -> Connection:
         """Start buffering the party's events for a new socket (sent after its snapshot)."""
         conn = Connection(
             websocket,
@@ -84,6 +98,7 @@ class Hub:
             claims=claims,
             max_buffer=self.settings.realtime_buffer_size,
             close_timeout=self.settings.realtime_close_timeout_seconds,
+            viewer=viewer,
         )
         self.set_expiry(conn, claims.expires_at)
         self._parties.setdefault(party_id, set()).add(conn)
@@ -120,6 +135,8 @@ class Hub:
         if not conns:
             return
         if event.name.internal:
+            for conn in conns:
+                conn.note_version(event.version)  # nothing to send, nothing missed either
             if event.name is EventName.MEMBER_LEFT:
                 self._member_left(conns, event)
             return
@@ -138,7 +155,7 @@ class Hub:
     def _member_left(self, conns: set[Connection], event: DomainEvent) -> None:
         user_id = str(event.data.get("user_id", ""))
         for conn in list(conns):
-            if str(conn.user_id) != user_id:
+            if conn.viewer or str(conn.user_id) != user_id:
                 continue
             if conn.snapshot_version is None:
                 conn.left_version = max(conn.left_version or 0, event.version)
@@ -172,15 +189,25 @@ class Hub:
             conn.resyncing = False
 
     async def snapshot_frame(self, conn: Connection) -> Outgoing:
-        """The caller's `session.snapshot` frame (membership checked by the source)."""
-        view = await self.source.view(claims=conn.claims, party_id=conn.party_id)
+        """The caller's `session.snapshot` frame (membership checked by the source; a viewer
+        gets the read-only view, refused once the party ended)."""
+        if conn.viewer:
+            view = await self.source.viewer_view(party_id=conn.party_id)
+        else:
+            view = await self.source.view(claims=conn.claims, party_id=conn.party_id)
         frame = encode(SNAPSHOT, conn.party_id, view.version, now_iso(), view.data)
         return Outgoing(
             version=view.version, frame=frame, event=SNAPSHOT, control=True, snapshot=True
         )
 
     def on_gap(self) -> None:
-        """Backplane listener: events may have been lost; repair every socket that missed some."""
+        """Backplane listener: events may have been lost; repair every socket that missed some.
+
+        Exact: a socket is resynced when its party's version in the database is above the
+        version up to which the socket got every change (`contiguous_version`). A lost event
+        was committed before the resubscription, so the repair query (made after it) sees
+        its version; events arriving meanwhile, local or remote, cannot hide the hole, since
+        they do not move `contiguous_version` past it."""
         if self._gap_pending:
             return
         self._gap_pending = True
@@ -200,11 +227,15 @@ class Hub:
         for party_id in party_ids:
             found = states.get(party_id)
             for conn in list(self._parties.get(party_id, ())):
-                if not conn.ready:
+                if conn.close_code is not None:
                     continue
-                if states and (found is None or found.ended):
+                if not conn.ready:
+                    # Its first snapshot is in flight and may predate a lost event: one more.
+                    if not states or (found is not None and not found.ended):
+                        stale.append(conn)
+                elif states and (found is None or found.ended):
                     conn.close(CloseCode.NOT_FOUND, "session ended", flush=True)
-                elif not states or found is None or found.version > conn.seen_version:
+                elif not states or found is None or found.version > conn.contiguous_version:
                     stale.append(conn)
         log.info("realtime_gap_repair", sessions=len(party_ids), resyncs=len(stale))
         await asyncio.gather(*(self._limited_resync(conn) for conn in stale))
@@ -231,7 +262,8 @@ class Hub:
             await self.refresh_presence()
 
     async def refresh_presence(self) -> None:
-        ready = [conn for conn in self.connections() if conn.ready]
+        # Members only: a TV watching keeps neither a user present nor a party active.
+        ready = [conn for conn in self.connections() if conn.ready and not conn.viewer]
         if not ready:
             return
         try:

@@ -118,8 +118,12 @@ async def read_client_messages(hub: Hub, conn: Connection) -> None:
 
 
 async def _reauthenticate(hub: Hub, conn: Connection, body: dict[str, Any] | None) -> None:
-    """A fresh token for the same user moves the 4401 expiry deadline."""
+    """A fresh token for the same user (a viewer: a fresh viewer token for the same party)
+    moves the 4401 expiry deadline."""
     token = body.get("token") if body is not None else None
+    if conn.viewer:
+        _reauthenticate_viewer(hub, conn, token if isinstance(token, str) else "")
+        return
     try:
         claims = await admission.verify_token(hub.verifier, token if isinstance(token, str) else "")
     except Refused as refused:
@@ -131,3 +135,18 @@ async def _reauthenticate(hub: Hub, conn: Connection, body: dict[str, Any] | Non
     conn.claims = claims
     hub.set_expiry(conn, claims.expires_at)
     log.info("realtime_reauthenticated", session_id=str(conn.party_id))
+
+
+def _reauthenticate_viewer(hub: Hub, conn: Connection, token: str) -> None:
+    expires_at = None
+    try:
+        if hub.viewers is not None:
+            expires_at = hub.viewers.verify(token, party_id=conn.party_id)
+    except Refused as refused:
+        conn.close(refused.code, refused.reason)
+        return
+    if expires_at is None:
+        conn.close(CloseCode.AUTH_FAILED, "not a viewer token")
+        return
+    hub.set_expiry(conn, expires_at)
+    log.info("realtime_reauthenticated", session_id=str(conn.party_id), viewer=True)

@@ -11,6 +11,7 @@ import structlog
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
+from queueit.core.security import Claims
 from queueit.core.settings import Environment, Settings
 from queueit.realtime import admission, reader
 from queueit.realtime.connection import Connection
@@ -28,7 +29,8 @@ router = APIRouter(tags=["realtime"])
 async def realtime(websocket: WebSocket, session_id: str) -> None:
     """Members receive `session.snapshot`, then every committed change of the session as JSON
     events. Authenticate with `Authorization: Bearer`, `?token=`, or a first
-    `{"type": "auth", "token": ...}` message. See docs/REALTIME.md for the protocol."""
+    `{"type": "auth", "token": ...}` message. A TV link's token opens the same stream read
+    only (a viewer). See docs/REALTIME.md for the protocol."""
     realtime: Realtime | None = getattr(websocket.app.state, "realtime", None)
     settings: Settings = websocket.app.state.settings
     origin = websocket.headers.get("origin")
@@ -45,14 +47,17 @@ async def realtime(websocket: WebSocket, session_id: str) -> None:
         token = await _receive_token(websocket, settings)
         if token is None:
             return  # the client left during authentication
-        claims = await admission.verify_token(hub.verifier, token)
+        claims = viewer_claims(hub, token, session_id)
+        viewer = claims is not None
+        if claims is None:
+            claims = await admission.verify_token(hub.verifier, token)
         target = _party_uuid(session_id)
         await admission.count_connect(realtime.limiter, claims)
     except Refused as refused:
         log.info("realtime_refused", code=refused.code, reason=refused.reason)
         await _refuse(websocket, refused)
         return
-    conn = hub.register(websocket, party_id=target, claims=claims)
+    conn = hub.register(websocket, party_id=target, claims=claims, viewer=viewer)
     try:
         await _serve(hub, conn)
     finally:
@@ -101,6 +106,23 @@ async def _receive_token(websocket: WebSocket, settings: Settings) -> str | None
     return token
 
 
+def viewer_claims(hub: Hub, token: str, session_id: str) -> Claims | None:
+    """A viewer's claims when `token` is a valid viewer token (a TV link) for this party:
+    `sub` is the party id, so per-user caps count a party's TV sockets together. None when it
+    is no viewer token (the member path decides); Refused (4401) when it is a bad one."""
+    if hub.viewers is None:
+        return None
+    try:
+        party_id = uuid.UUID(session_id)
+    except ValueError:
+        return None
+    expires_at = hub.viewers.verify(token, party_id=party_id)
+    if expires_at is None:
+        return None
+    now = int(time.time())
+    return Claims(sub=party_id, is_anonymous=True, issued_at=now, expires_at=expires_at)
+
+
 def _party_uuid(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -115,7 +137,11 @@ async def _refuse(websocket: WebSocket, refused: Refused) -> None:
 
 async def _serve(hub: Hub, conn: Connection) -> None:
     """Snapshot first, then events; this task sends, a child task reads the client."""
-    fields = {"session_id": str(conn.party_id), "user_id": str(conn.user_id)}
+    fields: dict[str, object] = {"session_id": str(conn.party_id)}
+    if conn.viewer:
+        fields["viewer"] = True
+    else:
+        fields["user_id"] = str(conn.user_id)
     try:
         conn.resume_with(await hub.snapshot_frame(conn))
     except Refused as refused:

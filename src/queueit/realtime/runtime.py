@@ -16,7 +16,7 @@ from queueit.realtime import shutdown
 from queueit.realtime.backplane import Backplane, InMemoryBackplane
 from queueit.realtime.hub import Hub
 from queueit.realtime.redis_backplane import RedisBackplane
-from queueit.realtime.source import ViewSource
+from queueit.realtime.source import ViewerTokens, ViewSource
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +37,7 @@ async def start(
     source: ViewSource,
     verifier: TokenVerifier,
     limiter: RateLimiter | None,
+    viewers: ViewerTokens | None = None,
 ) -> Realtime:
     """Start fan-out; from now on committed events of `database` go to the backplane."""
     backplane: Backplane
@@ -52,7 +53,7 @@ async def start(
             # Each worker process has its own memory: a change made through one worker would
             # never reach sockets held by another.
             log.warning("realtime_needs_redis", workers=settings.workers)
-    hub = Hub(settings, source, verifier)
+    hub = Hub(settings, source, verifier, viewers)
     backplane.add_listener(hub.on_event)
     backplane.add_gap_listener(hub.on_gap)
     await backplane.start()

@@ -42,6 +42,11 @@ class ViewSource(Protocol):
         not a member, 4401 account deleted)."""
         ...
 
+    async def viewer_view(self, *, party_id: uuid.UUID) -> View:
+        """The party as a read-only viewer (a TV link) sees it; raises Refused (4404 not
+        found or ended)."""
+        ...
+
     async def states(self, party_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, PartyState]:
         """Version and ended flag of each existing party (unknown ids are absent)."""
         ...
@@ -50,4 +55,15 @@ class ViewSource(Protocol):
         self, *, user_ids: Collection[uuid.UUID], party_ids: Collection[uuid.UUID]
     ) -> None:
         """Connected users are present; their parties are active."""
+        ...
+
+
+class ViewerTokens(Protocol):
+    """Read-only viewer tokens (the application's TV links): a viewer's socket gets the
+    party's snapshot and events, never counts as a member, and can change nothing."""
+
+    def verify(self, token: str, *, party_id: uuid.UUID) -> int | None:
+        """None when `token` is not a viewer token at all (the member path decides); its
+        expiry (epoch seconds) when it is a valid viewer token for this party. Raises
+        Refused (4401) for a viewer token that is expired, forged or for another party."""
         ...

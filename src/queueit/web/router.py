@@ -19,21 +19,29 @@ from queueit.web import service
 
 router = APIRouter(include_in_schema=False)
 
+
 # Pages run only our own scripts and styles; data is drawn with textContent, so even a
 # script-shaped track name cannot run. Artwork comes from catalog CDNs (https) or data: URLs.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' https: data:",
-        "connect-src 'self' ws: wss:",
-        "manifest-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
+def content_security_policy(connect_origin: str = "") -> str:
+    """The pages' policy; `connect_origin` (Supabase Auth, when the guest page signs guests in
+    there) is the one other origin a page may call."""
+    connect = "connect-src 'self' ws: wss:" + (f" {connect_origin}" if connect_origin else "")
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' https: data:",
+            connect,
+            "manifest-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     # The TV page's URL holds its token: never cache the page (the request-context middleware
@@ -70,14 +78,28 @@ def _asset(name: str) -> Asset | None:
     return Asset(body, content_type, '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
 
 
-def _page(name: str, *, auth_mode: str, join_base: str) -> Response:
+def _page(
+    name: str,
+    *,
+    auth_mode: str,
+    join_base: str,
+    supabase_url: str = "",
+    anon_key: str = "",
+    connect_origin: str = "",
+) -> Response:
     asset = _asset(name)
     if asset is None:
         raise RuntimeError(f"web/static/{name} is missing from the package")
     text = asset.body.decode()
     text = text.replace("{{AUTH_MODE}}", html.escape(auth_mode, quote=True))
     text = text.replace("{{JOIN_BASE}}", html.escape(join_base, quote=True))
-    return Response(text, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+    text = text.replace("{{SUPABASE_URL}}", html.escape(supabase_url, quote=True))
+    text = text.replace("{{SUPABASE_ANON_KEY}}", html.escape(anon_key, quote=True))
+    headers = PAGE_HEADERS
+    if connect_origin:
+        policy = content_security_policy(connect_origin)
+        headers = {**PAGE_HEADERS, "Content-Security-Policy": policy}
+    return Response(text, media_type="text/html; charset=utf-8", headers=headers)
 
 
 @router.api_route("/join", methods=["GET", "HEAD"])
@@ -86,7 +108,15 @@ async def join_page(request: Request, settings: SettingsDep) -> Response:
     """The guest page: sign in, join with the code (from the path or `?code=`), search, add,
     vote, skip; live over the session WebSocket."""
     base = service.public_base(settings.public_base_url, str(request.base_url))
-    return _page("join.html", auth_mode=settings.auth_mode, join_base=base)
+    origin = settings.supabase_auth_origin  # Supabase anonymous sign-in, when configured
+    return _page(
+        "join.html",
+        auth_mode=settings.auth_mode,
+        join_base=base,
+        supabase_url=f"{settings.supabase_url.rstrip('/')}/auth/v1" if origin else "",
+        anon_key=settings.supabase_anon_key if origin else "",
+        connect_origin=origin,
+    )
 
 
 @router.api_route("/tv/{session_id:uuid}", methods=["GET", "HEAD"])

@@ -19,6 +19,8 @@ import structlog
 from queueit.core import errors
 from queueit.core.security import MAX_TOKEN_BYTES, TokenVerifier, persisted_secret
 from queueit.core.settings import Settings
+from queueit.realtime.protocol import CloseCode
+from queueit.realtime.source import Refused
 
 log = structlog.get_logger(__name__)
 
@@ -60,8 +62,9 @@ def mint(key: bytes, *, party_id: uuid.UUID, ttl_seconds: int) -> str:
     return jwt.encode(claims, key, algorithm="HS256")
 
 
-def verify(key: bytes, token: str, *, party_id: uuid.UUID, leeway: int) -> None:
-    """Accept only an unexpired TV token for this very party; raise a 401 error otherwise."""
+def verify(key: bytes, token: str, *, party_id: uuid.UUID, leeway: int) -> int:
+    """Accept only an unexpired TV token for this very party (returns its expiry, epoch
+    seconds); raise a 401 error otherwise."""
     if not token:
         raise errors.TokenMissing("A TV link token is required (?token=...).")
     if len(token) > MAX_TOKEN_BYTES:
@@ -85,3 +88,34 @@ def verify(key: bytes, token: str, *, party_id: uuid.UUID, leeway: int) -> None:
         raise TvLinkInvalid()
     if str(claims.get("sub", "")).lower() != str(party_id):
         raise TvLinkInvalid("This TV link is for another party.")
+    return int(claims["exp"])
+
+
+def is_tv_token(token: str) -> bool:
+    """Whether `token` claims to be a TV link (unverified: it only picks the check to run)."""
+    if not token or len(token) > MAX_TOKEN_BYTES:
+        return False
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return False
+    return isinstance(claims, dict) and claims.get("aud") == AUDIENCE
+
+
+class TvViewers:
+    """TV links as the realtime transport's viewer tokens (realtime/source.py ViewerTokens):
+    a TV link's token opens the party's socket read only."""
+
+    def __init__(self, key: bytes, *, leeway: int) -> None:
+        self.key = key
+        self.leeway = leeway
+
+    def verify(self, token: str, *, party_id: uuid.UUID) -> int | None:
+        if not is_tv_token(token):
+            return None
+        try:
+            return verify(self.key, token, party_id=party_id, leeway=self.leeway)
+        except TvLinkExpired as exc:
+            raise Refused(CloseCode.AUTH_FAILED, "TV link expired") from exc
+        except errors.Unauthorized as exc:
+            raise Refused(CloseCode.AUTH_FAILED, "TV link invalid") from exc

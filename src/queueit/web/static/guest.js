@@ -4,7 +4,14 @@ import { $, meta } from "./common.js";
 
 export const AUTH_MODE = meta("queueit-auth-mode") === "supabase" ? "supabase" : "local";
 
-export const KEYS = { token: "queueit.token", user: "queueit.user", name: "queueit.name" };
+export const KEYS = {
+  token: "queueit.token",
+  user: "queueit.user",
+  name: "queueit.name",
+  // Supabase sessions (supabase.js): what refreshing the access token needs.
+  refresh: "queueit.refresh",
+  expires: "queueit.expires", // "<expires_at> <lifetime>" in seconds
+};
 
 export const store = {
   get(key) {

@@ -5,6 +5,7 @@ import { $, personName } from "./common.js";
 import { AUTH_MODE, KEYS, banner, describe, hooks, show, state, store } from "./guest.js";
 import { enterParty, leave, stopParty, toggleSkip } from "./party.js";
 import { runSearch, scheduleSearch } from "./search.js";
+import { AuthError, anonymousSignIn, refresh, refreshDelay, signInAnonymously } from "./supabase.js";
 
 const CODE_RE = /^[A-Z0-9][A-Z0-9-]{2,18}[A-Z0-9]$/;
 
@@ -22,11 +23,72 @@ function takeTokenFromFragment() {
   const token = params.get("access_token");
   history.replaceState(null, "", location.pathname + location.search);
   if (token) {
-    state.token = token;
     state.me = null;
-    store.set(KEYS.token, token);
     store.set(KEYS.user, null);
+    const expiresIn = Number(params.get("expires_in")) || 0;
+    const expiresAt = Number(params.get("expires_at")) || (expiresIn ? now() + expiresIn : 0);
+    const lifetime = expiresAt ? Math.max(1, expiresAt - now()) : 0;
+    setSession({ accessToken: token, refreshToken: params.get("refresh_token") || "", expiresAt, lifetime });
   }
+}
+
+// -- the Supabase session: refreshed before its access token expires ---------------------
+
+const now = () => Math.floor(Date.now() / 1000);
+let refreshTimer = null;
+
+function setSession({ accessToken, refreshToken, expiresAt, lifetime }) {
+  state.token = accessToken;
+  store.set(KEYS.token, accessToken);
+  store.set(KEYS.refresh, refreshToken || null);
+  store.set(KEYS.expires, refreshToken && expiresAt ? `${expiresAt} ${lifetime}` : null);
+  if (state.socket) state.socket.updateToken(accessToken);
+  scheduleRefresh();
+}
+
+function storedExpiry() {
+  const [expiresAt, lifetime] = (store.get(KEYS.expires) || "").split(" ").map(Number);
+  return expiresAt && store.get(KEYS.refresh) ? { expiresAt, lifetime: lifetime || 3600 } : null;
+}
+
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  const expiry = anonymousSignIn ? storedExpiry() : null;
+  if (!expiry) return;
+  refreshTimer = setTimeout(refreshNow, refreshDelay(expiry.expiresAt, expiry.lifetime) * 1000);
+}
+
+async function refreshNow() {
+  const refreshToken = store.get(KEYS.refresh);
+  if (!refreshToken || !anonymousSignIn) return;
+  try {
+    setSession(await refresh(refreshToken));
+  } catch (error) {
+    if (error instanceof AuthError && (error.status === 0 || error.status >= 500)) {
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(refreshNow, 5000); // offline or Supabase down: try again
+    }
+    // Refused (revoked or used refresh token): the token expires, the page asks to join again.
+  }
+}
+
+function usernameFrom(name) {
+  // Profiles hold no display name written by clients; a username shows instead, suffixed so
+  // a guest never takes a clean name from the people who will sign up with it.
+  const base = name.normalize("NFKD").replace(/[^A-Za-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "");
+  const suffix = Math.random().toString(16).slice(2, 6).padEnd(4, "0");
+  return `${(base || "guest").slice(0, 25)}-${suffix}`;
+}
+
+async function nameSupabaseGuest(name) {
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      return await api("/users/me", { method: "PATCH", body: { username: usernameFrom(name) }, token: state.token });
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.code !== "username_taken") break;
+    }
+  }
+  return api("/users/me", { token: state.token }); // unnamed: shown as "Guest"
 }
 
 function showJoinForm(message = "") {
@@ -46,10 +108,11 @@ function renderSignedIn() {
   const signedIn = Boolean(state.token);
   $("signed-in").hidden = !signedIn;
   $("me-name").textContent = signedIn ? personName(state.me) : "";
-  $("name-field").hidden = signedIn || AUTH_MODE !== "local";
-  $("supabase-note").hidden = signedIn || AUTH_MODE !== "supabase";
+  const canSignIn = AUTH_MODE === "local" || anonymousSignIn;
+  $("name-field").hidden = signedIn || !canSignIn;
+  $("supabase-note").hidden = signedIn || canSignIn;
   $("fineprint").hidden = !$("supabase-note").hidden;
-  $("join-button").disabled = !signedIn && AUTH_MODE === "supabase";
+  $("join-button").disabled = !signedIn && !canSignIn;
 }
 
 function setFormError(message) {
@@ -58,14 +121,25 @@ function setFormError(message) {
 }
 
 function signOut(message = "") {
+  clearTimeout(refreshTimer);
   state.token = null;
   state.me = null;
   store.set(KEYS.token, null);
   store.set(KEYS.user, null);
+  store.set(KEYS.refresh, null);
+  store.set(KEYS.expires, null);
   showJoinForm(message);
 }
 
 async function signIn(name) {
+  if (AUTH_MODE === "supabase") {
+    // Supabase Auth signs the guest in anonymously; the server verifies its token (JWKS).
+    setSession(await signInAnonymously(name));
+    state.me = await nameSupabaseGuest(name);
+    store.set(KEYS.user, JSON.stringify(state.me));
+    store.set(KEYS.name, name);
+    return;
+  }
   const result = await api("/auth/anonymous", { method: "POST", body: { display_name: name } });
   state.token = result.access_token;
   state.me = result.user;
@@ -83,7 +157,7 @@ async function onJoinSubmit(event) {
     $("code").focus();
     return;
   }
-  if (!state.token && AUTH_MODE === "local" && !name) {
+  if (!state.token && (AUTH_MODE === "local" || anonymousSignIn) && !name) {
     setFormError("Pick a name so the party knows who added what.");
     $("name").focus();
     return;
@@ -94,7 +168,7 @@ async function onJoinSubmit(event) {
   setFormError("");
   try {
     if (!state.token) {
-      if (AUTH_MODE !== "local") {
+      if (AUTH_MODE !== "local" && !anonymousSignIn) {
         setFormError("Sign in through your host's link or the QueueIT app first.");
         return;
       }
@@ -112,11 +186,17 @@ async function onJoinSubmit(event) {
       signOut("Your sign-in expired. Pick a name and join again.");
       return;
     }
+    if (error instanceof AuthError) {
+      setFormError(error.status === 0 ? "You're offline. Check your connection and try again." : "Signing in did not work. Try again in a moment.");
+      return;
+    }
     setFormError(describe(error, "join"));
   } finally {
     button.classList.remove("busy");
     renderSignedIn(); // a sign-in may have worked even if the join did not
-    if (!$("view-join").hidden && (state.token || AUTH_MODE === "local")) button.disabled = false;
+    if (!$("view-join").hidden && (state.token || AUTH_MODE === "local" || anonymousSignIn)) {
+      button.disabled = false;
+    }
   }
 }
 
@@ -188,8 +268,17 @@ function start() {
   wire();
   takeTokenFromFragment();
   if (!navigator.onLine) banner("You're offline. We'll catch up as soon as you're back.", "bad");
-  if (state.token) resume();
-  else showJoinForm();
+  if (!state.token) {
+    showJoinForm();
+    return;
+  }
+  const expiry = anonymousSignIn ? storedExpiry() : null;
+  if (expiry && refreshDelay(expiry.expiresAt, expiry.lifetime) === 0) {
+    refreshNow().then(resume); // a reload after the token expired: refresh first
+  } else {
+    scheduleRefresh();
+    resume();
+  }
 }
 
 start();

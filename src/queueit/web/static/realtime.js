@@ -55,6 +55,14 @@ export class PartySocket {
     }
   }
 
+  // A refreshed token: used for every reconnect, and sent now so the open socket's expiry moves.
+  updateToken(token) {
+    this.token = token;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: "auth", token }));
+    }
+  }
+
   resync() {
     if (this.resyncAsked || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
     this.resyncAsked = true;

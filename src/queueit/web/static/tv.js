@@ -1,8 +1,11 @@
-// The TV page: polls the party's read-only view with the TV link's token every 2 s.
-import { $, el, fillArt, formatCount, meta, patchList, personName, skipsNeeded } from "./common.js";
+// The TV page: follows the party over the realtime socket with the TV link's token (a
+// read-only viewer, docs/REALTIME.md), like the guest page: snapshot, versioned events, resync
+// on a gap, reconnect with backoff. Only when the socket cannot be held (three failed attempts
+// in a row) does it poll the read-only view every 5 s, until the socket is back.
+import { $, el, fillArt, formatCount, meta, patchList, personName, skipsNeeded, sortQueue } from "./common.js";
+import { PartySocket } from "./realtime.js";
 
-const POLL_MS = 2000;
-const MAX_BACKOFF_MS = 15000;
+const FALLBACK_POLL_MS = 5000;
 const SHOWN = 7;
 
 const sessionId = location.pathname.split("/").filter(Boolean)[1] || "";
@@ -12,34 +15,90 @@ const sessionPath = `/api/v1/sessions/${encodeURIComponent(sessionId)}`;
 const tokenQuery = `token=${encodeURIComponent(token)}`;
 const LIVE_WORDS = { live: "Live", reconnecting: "Reconnecting", offline: "Offline" };
 
-let failures = 0;
-let timer = null;
+let socket = null;
+let party = null;
+let fallbackTimer = null;
 let lastCurrent = undefined;
 let qrLoaded = false;
 
 function setLive(status) {
+  if (status === "live" || status === "offline") stopFallback();
+  else if (status === "reconnecting" && socket && socket.attempts >= 3) startFallback();
   $("live").dataset.state = status;
   $("live-text").textContent = LIVE_WORDS[status] || "Connecting";
 }
 
 function screen(title, text) {
-  clearTimeout(timer);
+  stopFallback();
+  if (socket) socket.stop();
   $("screen-title").textContent = title;
   $("screen-text").textContent = text;
   $("screen").hidden = false;
   document.body.classList.add("stopped");
 }
 
-function schedule(delay) {
-  clearTimeout(timer);
-  timer = setTimeout(poll, delay);
+const expired = () =>
+  screen("This TV link has expired", "Ask the host for a fresh TV link from the QueueIT app.");
+const over = () => screen("The party is over", "Thanks for dancing! The host has ended this party.");
+
+function show(fresh) {
+  party = { ...fresh, queue: sortQueue(fresh.queue || []) };
+  render(party);
+}
+
+function applyEvent(event, data) {
+  if (!party) return;
+  switch (event) {
+    case "votes.updated": {
+      const song = party.queue.find((item) => item.id === data.queued_song_id);
+      if (!song) return;
+      song.votes = data.total_votes;
+      song.entered_tier_by_gain = data.entered_tier_by_gain;
+      song.last_entered_tier_at = data.last_entered_tier_at;
+      party.queue = sortQueue(party.queue);
+      break;
+    }
+    case "queue.updated":
+      party.queue = sortQueue(data.queue || []);
+      party.queue_total = data.queue_total;
+      break;
+    case "now_playing.updated": {
+      const idOf = (song) => (song ? song.id : null);
+      if (idOf(party.current_song) !== idOf(data.current_song)) {
+        party.skip_request_count = 0;
+        if (data.current_song) party.queue = party.queue.filter((item) => item.id !== data.current_song.id);
+      }
+      party.current_song = data.current_song;
+      break;
+    }
+    case "session.updated":
+      Object.assign(party.session, { is_locked: data.is_locked, is_paused: data.is_paused });
+      party.participant_count = data.participant_count;
+      party.skip_request_count = data.skip_request_count;
+      break;
+    case "session.ended":
+      over();
+      return;
+    default:
+      return;
+  }
+  render(party);
+}
+
+// The fallback: the read-only view over HTTP, while the socket cannot get through.
+function startFallback() {
+  if (fallbackTimer) return;
+  fallbackTimer = setInterval(poll, FALLBACK_POLL_MS);
+  poll();
+}
+
+function stopFallback() {
+  clearInterval(fallbackTimer);
+  fallbackTimer = null;
 }
 
 async function poll() {
-  if (!navigator.onLine) {
-    setLive("offline");
-    return; // the "online" event polls again
-  }
+  if (!navigator.onLine) return;
   let response;
   try {
     response = await fetch(`${sessionPath}/tv_state?${tokenQuery}`, {
@@ -47,38 +106,16 @@ async function poll() {
       headers: { Accept: "application/json" },
     });
   } catch {
-    return retry();
+    return; // the next round tries again
   }
-  if (response.status === 401 || response.status === 422) {
-    screen("This TV link has expired", "Ask the host for a fresh TV link from the QueueIT app.");
-    return;
-  }
-  if (response.status === 404) {
-    screen("The party is over", "Thanks for dancing! The host has ended this party.");
-    return;
-  }
-  if (response.status === 429) {
-    const wait = Number.parseInt(response.headers.get("retry-after") || "2", 10) || 2;
-    schedule(wait * 1000);
-    return;
-  }
-  if (!response.ok) return retry();
-  let party;
+  if (response.status === 401 || response.status === 422) return expired();
+  if (response.status === 404) return over();
+  if (!response.ok || !fallbackTimer) return;
   try {
-    party = await response.json();
+    show(await response.json());
   } catch {
-    return retry();
+    /* a broken answer: the next round tries again */
   }
-  failures = 0;
-  setLive("live");
-  render(party);
-  schedule(document.hidden ? POLL_MS * 5 : POLL_MS);
-}
-
-function retry() {
-  failures += 1;
-  setLive("reconnecting");
-  schedule(Math.min(MAX_BACKOFF_MS, POLL_MS * 2 ** Math.min(failures, 4)));
 }
 
 function render(party) {
@@ -173,19 +210,19 @@ function start() {
     screen("This TV link is incomplete", "Open the full link the host's app gave you.");
     return;
   }
-  window.addEventListener("online", () => {
-    failures = 0;
-    poll();
-  });
-  window.addEventListener("offline", () => setLive("offline"));
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) {
-      keepAwake();
-      if (!document.body.classList.contains("stopped")) schedule(0);
-    }
+    if (!document.hidden) keepAwake();
   });
   keepAwake();
-  poll();
+  socket = new PartySocket({
+    sessionId,
+    token,
+    onSnapshot: show,
+    onEvent: applyEvent,
+    onStatus: setLive,
+    onFinal: (reason) => (reason === "ended" ? over() : expired()),
+  });
+  socket.start();
 }
 
 start();
