@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     max_queue_length: int = 1000
     max_songs_per_guest: int = 50
 
+    # `queueit serve` facing the network (docs/DEPLOY.md, core/http_guard.py): a request's line
+    # and headers must arrive within this many seconds (408 otherwise; 0 = no limit), and at
+    # most this many connections (HTTP and WebSocket) are open per process (503 beyond; 0 = no
+    # cap).
+    serve_header_timeout_seconds: float = Field(default=10.0, ge=0)
+    serve_max_connections: int = Field(default=1000, ge=0)
+
     # Realtime WebSocket (docs/REALTIME.md).
     realtime_auth_timeout_seconds: float = 5.0
     realtime_buffer_size: int = 256
