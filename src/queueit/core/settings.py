@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     realtime_redis_timeout_seconds: float = 1.0
     realtime_ping_interval_seconds: float = 20.0
     realtime_ping_timeout_seconds: float = 20.0
+    # Connection caps (realtime/admission.py), per process; 0 = no cap.
+    realtime_max_unauthenticated_per_address: int = Field(default=32, ge=0)
+    realtime_max_sockets_per_user: int = Field(default=5, ge=0)
 
     # Operations (docs/OPERATIONS.md): 0 serves /metrics on the API port; a port number serves
     # it there instead (on METRICS_HOST, default HOST) and the API port answers 404.

@@ -9,8 +9,10 @@ import uuid
 
 import structlog
 from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
+from queueit.core.middleware import client_ip
 from queueit.core.settings import Environment, Settings
 from queueit.realtime import admission, reader
 from queueit.realtime.connection import Connection
@@ -36,12 +38,19 @@ async def realtime(websocket: WebSocket, session_id: str) -> None:
         log.info("realtime_origin_refused", origin=origin)
         await websocket.close(code=CloseCode.POLICY)  # before accept: the handshake gets 403
         return
-    await websocket.accept()
     if realtime is None or realtime.hub.closing:
+        await websocket.accept()
         await _refuse(websocket, Refused(CloseCode.GOING_AWAY, "server shutting down"))
         return
-    hub = realtime.hub
+    hub, gate = realtime.hub, realtime.gate
+    address = client_ip(websocket.scope, settings.trusted_proxies)
     try:
+        await gate.arrive(address)  # per-address caps, before any work for this socket
+    except admission.Denied as denied:
+        await _deny(websocket, denied)
+        return
+    try:
+        await websocket.accept()
         token = await _receive_token(websocket, settings)
         if token is None:
             return  # the client left during authentication
@@ -52,10 +61,15 @@ async def realtime(websocket: WebSocket, session_id: str) -> None:
         log.info("realtime_refused", code=refused.code, reason=refused.reason)
         await _refuse(websocket, refused)
         return
+    finally:
+        gate.depart(address)
     conn = hub.register(websocket, party_id=target, claims=claims)
+    holder = admission.user_key(claims)
+    gate.hold(holder, conn)  # may close this user's oldest socket (4429)
     try:
         await _serve(hub, conn)
     finally:
+        gate.release(holder, conn)
         hub.unregister(conn)
 
 
@@ -106,6 +120,17 @@ def _party_uuid(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise Refused(CloseCode.NOT_FOUND, "session not found") from None
+
+
+async def _deny(websocket: WebSocket, denied: admission.Denied) -> None:
+    """Answer the handshake with an HTTP error in the envelope (no WebSocket is opened)."""
+    body = {"detail": denied.detail, "code": denied.code, "request_id": uuid.uuid4().hex}
+    response = JSONResponse(body, status_code=denied.status, headers=denied.headers)
+    with contextlib.suppress(WebSocketDisconnect, OSError):
+        try:
+            await websocket.send_denial_response(response)
+        except RuntimeError:  # a server without the denial extension: a bare 403
+            await websocket.close(code=CloseCode.POLICY)
 
 
 async def _refuse(websocket: WebSocket, refused: Refused) -> None:
