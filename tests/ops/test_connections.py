@@ -89,7 +89,12 @@ def _status_and_body(raw: bytes) -> tuple[int, dict[str, object]]:
     return int(head.split(b" ", 2)[1]), json.loads(body)
 
 
-@pytest.mark.parametrize("served", [{"serve_header_timeout_seconds": "3"}], indirect=True)
+@pytest.mark.parametrize(
+    "served",
+    # 127.0.0.1 as a trusted proxy: exempt from the per-address cap, so all 300 are held.
+    [{"serve_header_timeout_seconds": "3", "trusted_proxies": "127.0.0.1/32"}],
+    indirect=True,
+)
 def test_half_sent_requests_are_closed_after_the_header_timeout(served: int) -> None:
     port = served
     began = time.monotonic()
@@ -113,6 +118,27 @@ def test_half_sent_requests_are_closed_after_the_header_timeout(served: int) -> 
     _, body = _status_and_body(next(iter(closed.values())))
     assert body["code"] == "request_timeout"
     assert set(body) == {"detail", "code", "request_id"}
+
+
+@pytest.mark.parametrize("served", [{"serve_header_timeout_seconds": "20"}], indirect=True)
+def test_one_address_cannot_hold_many_half_sent_requests(served: int) -> None:
+    port = served
+    began = time.monotonic()
+    attackers = _open_half_sent(port, 300)
+    try:
+        # Beyond 32 unfinished requests, the address's new connections are refused at once...
+        refused = _read_until_closed(attackers, timeout=10)
+        assert time.monotonic() - began < 15, "refusals must not wait for the header timeout"
+        assert len(refused) == 300 - 32
+        assert {_status_and_body(raw)[0] for raw in refused.values()} == {429}
+        assert _status_and_body(next(iter(refused.values())))[1]["code"] == "too_many_connections"
+        # ...while another address (another guest's phone) is served as usual.
+        other = httpx.HTTPTransport(local_address="127.0.0.2")
+        with httpx.Client(transport=other, timeout=10) as client:
+            assert client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        for sock in attackers:
+            sock.close()
 
 
 @pytest.mark.parametrize("served", [{"serve_header_timeout_seconds": "3"}], indirect=True)

@@ -73,7 +73,8 @@ WS_MESSAGES_DROPPED = Counter(
 CONNECTIONS_REFUSED = Counter(
     "queueit_connections_refused",
     "Connections closed or refused by the connection guards, by reason (header_timeout, "
-    "over_cap: `queueit serve`; ws_unauthenticated, ws_address_rate, ws_user_cap: realtime).",
+    "pending_per_address, over_cap: `queueit serve`; ws_unauthenticated, ws_user_cap: "
+    "realtime).",
     ["reason"],
 )
 BACKPLANE_PUBLISHED = Counter(

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # cap).
     serve_header_timeout_seconds: float = Field(default=10.0, ge=0)
     serve_max_connections: int = Field(default=1000, ge=0)
+    # ... and at most this many of them per client address may still be sending their headers
+    # (429 beyond; TRUSTED_PROXIES exempt; 0 = no cap).
+    serve_max_pending_per_address: int = Field(default=32, ge=0)
 
     # Realtime WebSocket (docs/REALTIME.md).
     realtime_auth_timeout_seconds: float = 5.0
