@@ -201,3 +201,18 @@ async def test_a_guests_phone_reconnects_fine(
             assert (await until(ws, "now_playing.updated"))["data"]["current_song"] is not None
     finally:
         await asyncio.gather(*(ws.close() for ws in stale))
+
+
+async def test_a_refused_socket_never_closes_a_working_one(
+    server: ThreadServer, http: httpx.AsyncClient
+) -> None:
+    """An old tab of a party the guest is not in (4403) does not count against the cap."""
+    party = await start_party(http)
+    other = await start_party(http)
+    sockets = [await _open_member(server, party) for _ in range(5)]
+    try:
+        stale_tab = await open_ws(server.ws_url(other.session_id), token=bearer(party.guest))
+        assert await close_code_of(stale_tab) == 4403
+        assert all([await _alive(ws) for ws in sockets])
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets))

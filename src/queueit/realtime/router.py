@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 
 import structlog
 from fastapi import APIRouter, WebSocket
@@ -65,9 +66,10 @@ async def realtime(websocket: WebSocket, session_id: str) -> None:
         gate.depart(address)
     conn = hub.register(websocket, party_id=target, claims=claims)
     holder = admission.user_key(claims)
-    gate.hold(holder, conn)  # may close this user's oldest socket (4429)
     try:
-        await _serve(hub, conn)
+        # Counted once its snapshot is out (a refused socket, e.g. an old tab of a party the
+        # user left, never closes a working one); may close this user's oldest socket (4429).
+        await _serve(hub, conn, ready=lambda: gate.hold(holder, conn))
     finally:
         gate.release(holder, conn)
         hub.unregister(conn)
@@ -138,7 +140,7 @@ async def _refuse(websocket: WebSocket, refused: Refused) -> None:
         await websocket.close(refused.code, refused.reason)
 
 
-async def _serve(hub: Hub, conn: Connection) -> None:
+async def _serve(hub: Hub, conn: Connection, *, ready: Callable[[], None]) -> None:
     """Snapshot first, then events; this task sends, a child task reads the client."""
     fields = {"session_id": str(conn.party_id), "user_id": str(conn.user_id)}
     try:
@@ -151,6 +153,7 @@ async def _serve(hub: Hub, conn: Connection) -> None:
         conn.close(CloseCode.INTERNAL, "internal error")
     reading: asyncio.Task[None] | None = None
     if conn.close_code is None:
+        ready()
         log.info("realtime_connected", **fields)
         reading = asyncio.create_task(_read(hub, conn))
     try:
