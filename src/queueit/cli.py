@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from types import FrameType
@@ -52,8 +53,24 @@ def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _raise_open_files_limit(wanted: int) -> None:
+    """Each connection is a file descriptor; many systems start processes with a soft limit of
+    256 or 1024, below SERVE_MAX_CONNECTIONS. Raise it toward the hard limit (never above)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
+
+    from queueit.core.http_guard import PROTOCOL_PATH
 
     problems = settings.production_problems()
     if problems:
@@ -62,6 +79,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if settings.migrates_on_start and not args.no_migrate:
         asyncio.run(_migrate(settings))  # once, before any worker starts
+    # Connections, plus the database pool, Redis, log and data files.
+    _raise_open_files_limit(settings.serve_max_connections + 256)
     # uvicorn re-raises SIGTERM after its graceful shutdown; a clean stop should exit 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
@@ -72,6 +91,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers or settings.workers,
         log_config=None,
         proxy_headers=False,
+        # Header-read timeout and connection cap (uvicorn has neither): core/http_guard.py.
+        http=PROTOCOL_PATH,
         timeout_graceful_shutdown=10,
         ws_max_size=64 * 1024,
         ws_ping_interval=settings.realtime_ping_interval_seconds,

@@ -492,3 +492,32 @@ def test_a_browser_guest_joins_a_supabase_server_anonymously(
             page.close()
     finally:
         fake.stop()
+
+
+def test_socket_replaced_by_newer_ones_waits_for_the_page_to_come_back(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """4429 (the same account opened newer sockets; this was the oldest): reconnecting at once
+    would close the next oldest, so the page pauses until it is shown again."""
+    party, _ = live_server.create_party()
+    page = open_page("about:blank")
+    routes: list[Any] = []
+
+    def handler(route: Any) -> None:
+        route.connect_to_server()
+        routes.append(route)
+
+    page.route_web_socket(re.compile(r".*/realtime$"), handler)
+    page.goto(f"{live_server.base_url}/join/{party.code}")
+    join(page, "Robin")
+
+    routes[0].close(code=4429, reason="too many open sockets for this account")
+    expect(page.locator("#live")).to_have_attribute("data-state", "paused")
+    expect(page.locator("#live-text")).to_have_text("Paused")
+    page.wait_for_timeout(1500)  # well past the first reconnect delay (at most 500 ms)
+    assert len(routes) == 1
+
+    # The guest comes back to this tab: it reconnects and is live again.
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    wait_until(page, lambda: len(routes) == 2)
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")

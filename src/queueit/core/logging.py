@@ -24,6 +24,19 @@ def mask_secret_values(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str,
     return event_dict
 
 
+class DenialNoise(logging.Filter):
+    """uvicorn's websockets-sansio protocol (0.54) logs "ASGI callable returned without
+    completing handshake." at ERROR after every handshake refused with a denial response
+    (an HTTP 429 to a WebSocket upgrade; upstream: Kludex/uvicorn#3138). The realtime endpoint
+    returns without a handshake only after sending one (every other path accepts or closes),
+    so under a flood of refused sockets that line would be pure noise at ERROR level."""
+
+    MESSAGE = "ASGI callable returned without completing handshake."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.MESSAGE
+
+
 def configure_logging(settings: Settings) -> None:
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
     shared: list[Any] = [
@@ -61,6 +74,9 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    uvicorn_error.filters = [f for f in uvicorn_error.filters if not isinstance(f, DenialNoise)]
+    uvicorn_error.addFilter(DenialNoise())
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     # Access lines are replaced by our own request_finished event.
     logging.getLogger("uvicorn.access").disabled = True

@@ -70,6 +70,13 @@ WS_MESSAGES_DROPPED = Counter(
     "Realtime messages not delivered, by reason (e.g. 'overflow', 'closed').",
     ["reason"],
 )
+CONNECTIONS_REFUSED = Counter(
+    "queueit_connections_refused",
+    "Connections closed or refused by the connection guards, by reason (header_timeout, "
+    "pending_per_address, over_cap: `queueit serve`; ws_unauthenticated, ws_user_cap: "
+    "realtime).",
+    ["reason"],
+)
 BACKPLANE_PUBLISHED = Counter(
     "queueit_backplane_published",
     "Messages published to the backplane by this process.",

@@ -34,6 +34,7 @@ class Scope(StrEnum):
     SONGS_VOTE = "songs_vote"
     AUTH_ANONYMOUS = "auth_anonymous"
     REALTIME_CONNECT = "realtime_connect"
+    REALTIME_CONNECT_IP = "realtime_connect_ip"
 
 
 # The per-route limits of API.md §3, and a default for every other /api/v1 route. RATE_LIMITS
@@ -48,6 +49,9 @@ LIMITS: dict[Scope, str] = {
     Scope.SONGS_VOTE: "60/minute;5/second",
     Scope.AUTH_ANONYMOUS: "10/minute;2/second",
     Scope.REALTIME_CONNECT: "30/minute;5/second",
+    # Socket openings per address before any token is seen (realtime/admission.py); loose
+    # enough for a household or venue sharing one public address reconnecting after a restart.
+    Scope.REALTIME_CONNECT_IP: "120/minute;20/second",
 }
 
 

@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     max_queue_length: int = 1000
     max_songs_per_guest: int = 50
 
+    # `queueit serve` facing the network (docs/DEPLOY.md, core/http_guard.py): a request's line
+    # and headers must arrive within this many seconds (408 otherwise; 0 = no limit), and at
+    # most this many connections (HTTP and WebSocket) are open per process (503 beyond; 0 = no
+    # cap).
+    serve_header_timeout_seconds: float = Field(default=10.0, ge=0)
+    serve_max_connections: int = Field(default=1000, ge=0)
+    # ... and at most this many of them per client address may still be sending their headers
+    # (429 beyond; TRUSTED_PROXIES exempt; 0 = no cap).
+    serve_max_pending_per_address: int = Field(default=32, ge=0)
+
     # Realtime WebSocket (docs/REALTIME.md).
     realtime_auth_timeout_seconds: float = 5.0
     realtime_buffer_size: int = 256
@@ -94,6 +104,9 @@ class Settings(BaseSettings):
     realtime_redis_timeout_seconds: float = 1.0
     realtime_ping_interval_seconds: float = 20.0
     realtime_ping_timeout_seconds: float = 20.0
+    # Connection caps (realtime/admission.py), per process; 0 = no cap.
+    realtime_max_unauthenticated_per_address: int = Field(default=32, ge=0)
+    realtime_max_sockets_per_user: int = Field(default=5, ge=0)
 
     # Operations (docs/OPERATIONS.md): 0 serves /metrics on the API port; a port number serves
     # it there instead (on METRICS_HOST, default HOST) and the API port answers 404.

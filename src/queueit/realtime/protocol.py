@@ -22,6 +22,10 @@ class CloseCode(IntEnum):
     NOT_MEMBER = 4403  # not (or no longer) a member of the session: do not reconnect
     NOT_FOUND = 4404  # session unknown or ended: do not reconnect
     AUTH_TIMEOUT = 4408  # no token within the auth timeout
+    # The same account opened more sockets than REALTIME_MAX_SOCKETS_PER_USER; this one was
+    # the oldest. Do not reconnect on your own (that would close the next oldest): only when
+    # the user brings this screen back.
+    TOO_MANY_SOCKETS = 4429
 
 
 # Control frames (sent to one socket; domain events are core.events.EventName).

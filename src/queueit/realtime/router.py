@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 
 import structlog
 from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
+from queueit.core.middleware import client_ip
 from queueit.core.security import Claims
 from queueit.core.settings import Environment, Settings
 from queueit.realtime import admission, reader
@@ -38,12 +41,19 @@ async def realtime(websocket: WebSocket, session_id: str) -> None:
         log.info("realtime_origin_refused", origin=origin)
         await websocket.close(code=CloseCode.POLICY)  # before accept: the handshake gets 403
         return
-    await websocket.accept()
     if realtime is None or realtime.hub.closing:
+        await websocket.accept()
         await _refuse(websocket, Refused(CloseCode.GOING_AWAY, "server shutting down"))
         return
-    hub = realtime.hub
+    hub, gate = realtime.hub, realtime.gate
+    address = client_ip(websocket.scope, settings.trusted_proxies)
     try:
+        await gate.arrive(address)  # per-address caps, before any work for this socket
+    except admission.Denied as denied:
+        await _deny(websocket, denied)
+        return
+    try:
+        await websocket.accept()
         token = await _receive_token(websocket, settings)
         if token is None:
             return  # the client left during authentication
@@ -57,10 +67,17 @@ async def realtime(websocket: WebSocket, session_id: str) -> None:
         log.info("realtime_refused", code=refused.code, reason=refused.reason)
         await _refuse(websocket, refused)
         return
-    conn = hub.register(websocket, party_id=target, claims=claims, viewer=viewer)
-    try:
-        await _serve(hub, conn)
     finally:
+        gate.depart(address)
+    conn = hub.register(websocket, party_id=target, claims=claims, viewer=viewer)
+    # A viewer's claims name the party (`sub`): a party's TV sockets share one cap.
+    holder = admission.user_key(claims)
+    try:
+        # Counted once its snapshot is out (a refused socket, e.g. an old tab of a party the
+        # user left, never closes a working one); may close this user's oldest socket (4429).
+        await _serve(hub, conn, ready=lambda: gate.hold(holder, conn))
+    finally:
+        gate.release(holder, conn)
         hub.unregister(conn)
 
 
@@ -130,12 +147,23 @@ def _party_uuid(value: str) -> uuid.UUID:
         raise Refused(CloseCode.NOT_FOUND, "session not found") from None
 
 
+async def _deny(websocket: WebSocket, denied: admission.Denied) -> None:
+    """Answer the handshake with an HTTP error in the envelope (no WebSocket is opened)."""
+    body = {"detail": denied.detail, "code": denied.code, "request_id": uuid.uuid4().hex}
+    response = JSONResponse(body, status_code=denied.status, headers=denied.headers)
+    with contextlib.suppress(WebSocketDisconnect, OSError):
+        try:
+            await websocket.send_denial_response(response)
+        except RuntimeError:  # a server without the denial extension: a bare 403
+            await websocket.close(code=CloseCode.POLICY)
+
+
 async def _refuse(websocket: WebSocket, refused: Refused) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
         await websocket.close(refused.code, refused.reason)
 
 
-async def _serve(hub: Hub, conn: Connection) -> None:
+async def _serve(hub: Hub, conn: Connection, *, ready: Callable[[], None]) -> None:
     """Snapshot first, then events; this task sends, a child task reads the client."""
     fields: dict[str, object] = {"session_id": str(conn.party_id)}
     if conn.viewer:
@@ -152,6 +180,7 @@ async def _serve(hub: Hub, conn: Connection) -> None:
         conn.close(CloseCode.INTERNAL, "internal error")
     reading: asyncio.Task[None] | None = None
     if conn.close_code is None:
+        ready()
         log.info("realtime_connected", **fields)
         reading = asyncio.create_task(_read(hub, conn))
     try:

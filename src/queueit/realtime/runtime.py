@@ -13,6 +13,7 @@ from queueit.core.security import TokenVerifier
 from queueit.core.settings import Settings
 from queueit.core.uow import Database
 from queueit.realtime import shutdown
+from queueit.realtime.admission import Gate
 from queueit.realtime.backplane import Backplane, InMemoryBackplane
 from queueit.realtime.hub import Hub
 from queueit.realtime.redis_backplane import RedisBackplane
@@ -27,6 +28,7 @@ class Realtime:
     hub: Hub
     backplane: Backplane
     limiter: RateLimiter | None
+    gate: Gate
     signal_hook: shutdown.SignalHook | None = None
 
 
@@ -59,7 +61,13 @@ async def start(
     await backplane.start()
     await hub.start()
     database.publisher = backplane.publish_many
-    realtime = Realtime(settings=settings, hub=hub, backplane=backplane, limiter=limiter)
+    realtime = Realtime(
+        settings=settings,
+        hub=hub,
+        backplane=backplane,
+        limiter=limiter,
+        gate=Gate(settings, limiter),
+    )
     realtime.signal_hook = shutdown.install(hub)
     log.info("realtime_started", backplane=type(backplane).__name__)
     return realtime

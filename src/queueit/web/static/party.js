@@ -136,10 +136,13 @@ export function setLive(status, delay = 0) {
     connecting: "Connecting",
     reconnecting: "Reconnecting",
     offline: "Offline",
+    paused: "Paused",
   };
   $("live-text").textContent = words[status] || status;
   if (status === "offline") {
     banner("You're offline. We'll catch up as soon as you're back.", "bad");
+  } else if (status === "paused") {
+    banner("This party is open on your other tabs or devices. Come back here to pick it up.", "warn");
   } else if (status === "reconnecting" && delay > 2500) {
     banner("Connection lost. Reconnecting…", "warn");
   } else if (status === "live") {

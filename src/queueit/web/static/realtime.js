@@ -1,8 +1,11 @@
 // The session WebSocket (docs/REALTIME.md): authenticate with a first message (keeps the
 // token out of URLs and logs), apply events in version order, resync on a gap, reconnect with
-// backoff and jitter, and stop for good on 4401/4403/4404.
+// backoff and jitter, and stop for good on 4401/4403/4404. On 4429 (this account opened
+// newer sockets elsewhere and this was the oldest) wait until the page is shown again:
+// reconnecting at once would close the next oldest, and so on round the tabs.
 
 const FINAL_CLOSES = { 4401: "auth", 4403: "not_member", 4404: "ended" };
+const REPLACED = 4429;
 const PING_EVERY_MS = 25000;
 const MAX_BACKOFF_MS = 15000;
 
@@ -23,11 +26,18 @@ export class PartySocket {
     this.resyncAsked = false;
     this.handleOnline = () => this.reconnectNow();
     this.handleOffline = () => this.onStatus("offline");
+    this.paused = false;
+    this.handleVisible = () => {
+      if (!this.paused || document.visibilityState !== "visible") return;
+      this.paused = false;
+      this.reconnectNow();
+    };
   }
 
   start() {
     window.addEventListener("online", this.handleOnline);
     window.addEventListener("offline", this.handleOffline);
+    document.addEventListener("visibilitychange", this.handleVisible);
     this.connect();
   }
 
@@ -35,6 +45,7 @@ export class PartySocket {
     this.stopped = true;
     window.removeEventListener("online", this.handleOnline);
     window.removeEventListener("offline", this.handleOffline);
+    document.removeEventListener("visibilitychange", this.handleVisible);
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
     if (this.ws) this.ws.close(1000, "bye");
@@ -42,7 +53,7 @@ export class PartySocket {
   }
 
   reconnectNow() {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     this.attempts = 0;
     clearTimeout(this.retryTimer);
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
@@ -138,6 +149,11 @@ export class PartySocket {
       this.stopped = true;
       this.onFinal(final);
       return;
+    }
+    if (code === REPLACED) {
+      this.paused = true;
+      this.onStatus("paused");
+      return; // handleVisible reconnects when the user comes back to this page
     }
     if (!navigator.onLine) {
       this.onStatus("offline");
