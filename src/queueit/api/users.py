@@ -23,10 +23,11 @@ async def get_me(user: CurrentUser) -> UserOut:
     "/me",
     response_model=UserOut,
     summary="Edit your profile",
-    responses=errors_for(401, 409, 422, 429),
+    responses=errors_for(401, 403, 409, 422, 429),
 )
 async def patch_me(uow: Uow, user: CurrentUser, body: UserUpdate) -> UserOut:
-    """Set a username (3-30 letters, digits, `-`, `_`; unique regardless of case), your music
+    """Set a username (full accounts only: 403 `username_needs_account` for guests; 3-30
+    letters, digits, `-`, `_`; unique regardless of case), your music
     provider (`apple`, `spotify`, `none`) or your storefront (two-letter region code)."""
     updated = await service.update_profile(uow, user=user, changes=body)
     return UserOut.model_validate(updated)

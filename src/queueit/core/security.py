@@ -39,6 +39,8 @@ class Claims:
     is_anonymous: bool
     issued_at: int
     expires_at: int
+    # Issued by this server (local mode), not by Supabase: such a token never upgrades a guest.
+    local: bool = False
 
 
 class JwksCache:
@@ -153,6 +155,7 @@ class TokenVerifier:
         self.settings = settings
         self.hs_secret = hs_secret
         self.jwks = jwks
+        self.local = settings.auth_mode == "local"
         self.issuer = (
             f"{settings.supabase_url.rstrip('/')}/auth/v1" if settings.supabase_url else None
         )
@@ -181,7 +184,7 @@ class TokenVerifier:
             payload = self._decode(token, jwk.key, alg)
         else:
             raise errors.Unauthorized("The token's signing algorithm is not accepted.")
-        return self._claims(payload)
+        return self._claims(payload, local=self.local)
 
     def _decode(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
         try:
@@ -216,7 +219,7 @@ class TokenVerifier:
         return payload
 
     @staticmethod
-    def _claims(payload: dict[str, Any]) -> Claims:
+    def _claims(payload: dict[str, Any], *, local: bool) -> Claims:
         if payload.get("role") != "authenticated":
             raise errors.Unauthorized("The access token's role is not 'authenticated'.")
         try:
@@ -229,6 +232,7 @@ class TokenVerifier:
             is_anonymous=is_anonymous is not False,
             issued_at=int(payload["iat"]),
             expires_at=int(payload["exp"]),
+            local=local,
         )
 
 
