@@ -6,8 +6,7 @@ from fastapi import APIRouter, Response
 
 from queueit.api.deps import CurrentUser, Uow
 from queueit.core.openapi import errors_for
-from queueit.flows import account
-from queueit.users import service
+from queueit.flows import account, profile
 from queueit.users.schemas import UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -27,9 +26,10 @@ async def get_me(user: CurrentUser) -> UserOut:
 )
 async def patch_me(uow: Uow, user: CurrentUser, body: UserUpdate) -> UserOut:
     """Set a username (full accounts only: 403 `username_needs_account` for guests; 3-30
-    letters, digits, `-`, `_`; unique regardless of case), your music
+    letters, digits, `-`, `_`; unique regardless of case; 409 `name_imitates_host` when it
+    passes for the host of your party), your music
     provider (`apple`, `spotify`, `none`) or your storefront (two-letter region code)."""
-    updated = await service.update_profile(uow, user=user, changes=body)
+    updated = await profile.update_profile(uow, user=user, changes=body)
     return UserOut.model_validate(updated)
 
 

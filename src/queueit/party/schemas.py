@@ -66,13 +66,19 @@ class SongFinishedIn(BaseModel):
     queued_song_id: uuid.UUID | None = None
 
 
+class MemberOut(UserOut):
+    """A person as a party shows them: `is_host` marks the host (additive to `User`)."""
+
+    is_host: bool = False
+
+
 class QueuedSongOut(BaseModel):
     id: uuid.UUID
     status: SongStatus
     added_at: datetime
     votes: int
     song: Track
-    added_by: UserOut
+    added_by: MemberOut
     last_entered_tier_at: datetime
     entered_tier_by_gain: bool
 
@@ -81,7 +87,7 @@ class SessionBaseOut(BaseModel):
     id: uuid.UUID
     join_code: str
     created_at: datetime
-    host: UserOut
+    host: MemberOut
     host_provider: str
     is_locked: bool
     is_paused: bool

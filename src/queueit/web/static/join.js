@@ -98,7 +98,16 @@ async function onJoinSubmit(event) {
         setFormError("Sign in through your host's link or the QueueIT app first.");
         return;
       }
-      await signIn(name);
+      try {
+        await signIn(name);
+      } catch (error) {
+        if (error instanceof ApiError && error.code === "validation_error") {
+          setFormError("That name can't be used: pick one with visible letters.");
+          $("name").focus();
+          return;
+        }
+        throw error;
+      }
     }
     const party = await api("/sessions/join", {
       method: "POST",
@@ -110,6 +119,11 @@ async function onJoinSubmit(event) {
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
       signOut("Your sign-in expired. Pick a name and join again.");
+      return;
+    }
+    if (error instanceof ApiError && error.code === "name_imitates_host" && AUTH_MODE === "local") {
+      // A guest's name is set at sign-in: start again with another one.
+      signOut("That name looks like the host's. Pick a name of your own.");
       return;
     }
     setFormError(describe(error, "join"));

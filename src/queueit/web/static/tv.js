@@ -1,5 +1,16 @@
 // The TV page: polls the party's read-only view with the TV link's token every 2 s.
-import { $, el, fillArt, formatCount, meta, patchList, personName, skipsNeeded } from "./common.js";
+import {
+  $,
+  el,
+  fillArt,
+  formatCount,
+  hostBadge,
+  meta,
+  patchList,
+  personName,
+  showAddedBy,
+  skipsNeeded,
+} from "./common.js";
 
 const POLL_MS = 2000;
 const MAX_BACKOFF_MS = 15000;
@@ -109,7 +120,7 @@ function renderNow(party) {
     }
     $("now-title").textContent = song ? song.song.name : "Waiting for the first song";
     $("now-artist").textContent = song ? song.song.artists : "Scan the code to add one.";
-    $("now-by").textContent = song ? `Added by ${personName(song.added_by)}` : "";
+    showAddedBy($("now-by"), song);
     for (const part of section.children) {
       part.animate([{ opacity: 0.15, transform: "translateY(1.2vh)" }, { opacity: 1, transform: "none" }], {
         duration: 500,
@@ -151,7 +162,11 @@ function queueRow(song, old, position) {
       "div",
       { class: "row-text" },
       el("span", { class: "title", text: song.song.name }),
-      el("span", { class: "sub", text: `${song.song.artists} · ${personName(song.added_by)}` }),
+      el(
+        "span",
+        { class: "sub", text: `${song.song.artists} · ${personName(song.added_by)}` },
+        hostBadge(song.added_by),
+      ),
     ),
     el("span", {
       class: `tv-votes${song.votes > 0 ? " pos" : song.votes < 0 ? " neg" : ""}`,
