@@ -181,6 +181,11 @@ def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> F
         title="QueueIT server",
         version=__version__,
         description=DESCRIPTION,
+        # Off in production unless DOCS_ENABLED=true: the schema maps every route for a
+        # scanner (app.openapi() still builds it for tests and tools).
+        docs_url="/docs" if settings.serves_docs else None,
+        redoc_url="/redoc" if settings.serves_docs else None,
+        openapi_url="/openapi.json" if settings.serves_docs else None,
         lifespan=_lifespan(
             settings, ShutdownWatchdog(settings.shutdown_watchdog_seconds) if watchdog else None
         ),
