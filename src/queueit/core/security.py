@@ -18,6 +18,7 @@ import jwt
 import structlog
 
 from queueit.core import errors
+from queueit.core.files import private_dir
 from queueit.core.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -248,7 +249,7 @@ def persisted_secret(path: Path) -> str:
     temporary name, then linked into place: the link fails if another worker got there first,
     so every worker ends up with the same secret and none ever reads a half-written file."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
         fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
