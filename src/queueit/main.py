@@ -226,7 +226,9 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             max_age=settings.cors_max_age,
         )
     app.add_middleware(
-        RequestContextMiddleware, hsts=settings.environment == Environment.production
+        RequestContextMiddleware,
+        hsts=settings.environment == Environment.production,
+        trusted_proxies=settings.trusted_proxies,
     )
 
 

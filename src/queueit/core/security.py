@@ -157,9 +157,11 @@ class TokenVerifier:
         self.hs_secret = hs_secret
         self.jwks = jwks
         self.local = settings.auth_mode == "local"
-        self.issuer = (
-            f"{settings.supabase_url.rstrip('/')}/auth/v1" if settings.supabase_url else None
-        )
+        # Local mode pins our own issuer; Supabase mode its project's (the legacy HS256 secret
+        # alone names no project, so there the issuer is not known).
+        self.issuer: str | None = LOCAL_ISSUER if self.local else None
+        if settings.supabase_url:
+            self.issuer = f"{settings.supabase_url.rstrip('/')}/auth/v1"
 
     async def verify(self, token: str) -> Claims:
         if not token:
@@ -196,7 +198,9 @@ class TokenVerifier:
                 audience=AUDIENCE,
                 issuer=self.issuer,
                 leeway=self.settings.jwt_leeway_seconds,
-                options={"require": ["exp", "iat", "sub", "aud"]},
+                options={
+                    "require": ["exp", "iat", "sub", "aud", *(["iss"] if self.issuer else [])]
+                },
             )
         except jwt.ExpiredSignatureError as exc:
             raise errors.TokenExpired() from exc
@@ -210,6 +214,10 @@ class TokenVerifier:
             raise errors.Unauthorized(f"The access token lacks the '{exc.claim}' claim.") from exc
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise errors.Unauthorized("The access token's signature is not valid.") from exc
+        if not isinstance(payload.get("aud"), str):
+            # PyJWT accepts a list that contains ours; a token for several audiences is a
+            # token meant for someone else too.
+            raise errors.Unauthorized("The access token's audience must be a single string.")
         for name in ("exp", "iat", "nbf"):
             # PyJWT accepts numeric strings ("exp": "1999999999"); RFC 7519 wants numbers.
             value = payload.get(name, 0)

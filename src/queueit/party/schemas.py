@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from queueit.catalog.schemas import Track
 from queueit.core.text import SPACE, STRICT_BODY, CleanStr
@@ -121,10 +121,20 @@ class QueuePage(BaseModel):
     offset: int
 
 
+def _integer_only(value: object) -> object:
+    """JSON `true` is not 1, nor `1.0` or `"1"`: a vote is the integer 1 or -1."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("vote_value must be the integer 1 or -1")
+    return value
+
+
+VoteValue = Annotated[Literal[1, -1], BeforeValidator(_integer_only)]
+
+
 class VoteIn(BaseModel):
     model_config = STRICT_BODY
 
-    vote_value: Literal[1, -1] = Field(examples=[1])
+    vote_value: VoteValue = Field(examples=[1])
 
 
 class VoteOut(BaseModel):
