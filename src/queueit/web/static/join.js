@@ -17,16 +17,65 @@ function urlCode() {
 
 function takeTokenFromFragment() {
   // A Supabase sign-in redirect lands here with #access_token=... (never sent to a server).
-  if (!location.hash.includes("access_token=")) return;
+  // The fragment leaves the address bar at once, whatever happens next. Anyone can send a
+  // link with *their* token in it (login CSRF), so it is only a candidate: local mode never
+  // takes one, and Supabase mode asks the guest first (confirmAccount).
+  if (!location.hash.includes("access_token=")) return null;
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get("access_token");
   history.replaceState(null, "", location.pathname + location.search);
-  if (token) {
-    state.token = token;
-    state.me = null;
-    store.set(KEYS.token, token);
-    store.set(KEYS.user, null);
+  if (AUTH_MODE !== "supabase" || !token || token === state.token) return null;
+  return token;
+}
+
+function tokenEmail(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "=")));
+    return typeof claims.email === "string" ? claims.email : "";
+  } catch {
+    return "";
   }
+}
+
+let confirming = null; // { token, me } while the guest decides
+
+async function confirmAccount(token) {
+  stopParty();
+  show("view-join");
+  let me;
+  try {
+    me = await api("/users/me", { token });
+  } catch (error) {
+    showJoinForm(
+      error instanceof ApiError && error.status === 401
+        ? "That sign-in link has expired or is not valid."
+        : describe(error),
+    );
+    return;
+  }
+  const email = tokenEmail(token);
+  const name = me.username || me.display_name || email || "a guest account without a name";
+  confirming = { token, me };
+  $("confirm-name").textContent = email && email !== name ? `${name} (${email})` : name;
+  $("confirm-account").hidden = false;
+  $("join-form").hidden = true;
+  $("confirm-use").focus();
+}
+
+function endConfirm(use) {
+  const pending = confirming;
+  confirming = null;
+  $("confirm-account").hidden = true;
+  $("join-form").hidden = false;
+  if (use && pending) {
+    state.token = pending.token;
+    state.me = pending.me;
+    store.set(KEYS.token, state.token);
+    store.set(KEYS.user, JSON.stringify(state.me));
+  }
+  if (state.token) resume();
+  else showJoinForm();
 }
 
 function showJoinForm(message = "") {
@@ -182,10 +231,11 @@ function wire() {
     showJoinForm();
   });
   window.addEventListener("hashchange", () => {
-    const before = state.token;
-    takeTokenFromFragment();
-    if (state.token && state.token !== before && !$("view-join").hidden) resume();
+    const candidate = takeTokenFromFragment();
+    if (candidate) confirmAccount(candidate);
   });
+  $("confirm-use").addEventListener("click", () => endConfirm(true));
+  $("confirm-ignore").addEventListener("click", () => endConfirm(false));
   window.addEventListener("offline", () => {
     banner("You're offline. We'll catch up as soon as you're back.", "bad");
   });
@@ -200,9 +250,10 @@ function start() {
   hooks.signOut = signOut;
   hooks.showJoinForm = showJoinForm;
   wire();
-  takeTokenFromFragment();
+  const candidate = takeTokenFromFragment();
   if (!navigator.onLine) banner("You're offline. We'll catch up as soon as you're back.", "bad");
-  if (state.token) resume();
+  if (candidate) confirmAccount(candidate);
+  else if (state.token) resume();
   else showJoinForm();
 }
 
