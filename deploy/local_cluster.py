@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -160,6 +161,7 @@ class LocalCluster:
     port: int = 0
     replicas: int = 2
     env: dict[str, str] = field(default_factory=dict)
+    metrics_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     workdir: Path | None = None
     python: str = sys.executable
     nginx_binary: str = ""
@@ -190,6 +192,8 @@ class LocalCluster:
                 "TRUSTED_PROXIES": f"{LOOPBACK}/32",
                 "LOG_JSON": "true",
                 "DATA_DIR": str(self._dir() / "data"),
+                # Production hides /metrics on the API port without a token.
+                "METRICS_TOKEN": self.metrics_token,
             }
         )
         base.update(self.env)

@@ -10,6 +10,7 @@ import httpx
 import jwt
 
 from queueit.catalog.local import DEMO_CATALOG_PATH, load_tracks
+from queueit.core.security import LOCAL_ISSUER
 from tests.conftest import TEST_SECRET
 
 
@@ -28,6 +29,7 @@ def token_for(
         "iat": now,
         "exp": now + 3600,
         "is_anonymous": is_anonymous,
+        "iss": LOCAL_ISSUER,  # what the server's own tokens carry (ignored in Supabase mode)
     }
     payload.update(claims)
     return jwt.encode(payload, secret, algorithm="HS256")

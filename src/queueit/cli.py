@@ -149,7 +149,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.ttl <= 0:
         sys.stderr.write("queueit: --ttl must be a positive number of seconds\n")
         return 2
-    sys.stdout.write(asyncio.run(_token(settings, args.username, args.ttl, args.provider)) + "\n")
+    from queueit.users.service import UsernameBelongsToGuest
+
+    try:
+        minted = asyncio.run(_token(settings, args.username, args.ttl, args.provider))
+    except UsernameBelongsToGuest:
+        sys.stderr.write(
+            f"queueit: refusing: the username '{args.username}' belongs to a guest (anonymous) "
+            "account; a token for it would turn that guest into a full account that could "
+            "host. Pick another username (guests upgrade only by signing up through "
+            "Supabase).\n"
+        )
+        return 2
+    sys.stdout.write(minted + "\n")
     return 0
 
 

@@ -190,6 +190,11 @@ def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> F
         title="QueueIT server",
         version=__version__,
         description=DESCRIPTION,
+        # Off in production unless DOCS_ENABLED=true: the schema maps every route for a
+        # scanner (app.openapi() still builds it for tests and tools).
+        docs_url="/docs" if settings.serves_docs else None,
+        redoc_url="/redoc" if settings.serves_docs else None,
+        openapi_url="/openapi.json" if settings.serves_docs else None,
         lifespan=_lifespan(
             settings,
             schema,
@@ -233,7 +238,9 @@ def _add_middleware(app: FastAPI, settings: Settings, schema: SchemaGate) -> Non
             max_age=settings.cors_max_age,
         )
     app.add_middleware(
-        RequestContextMiddleware, hsts=settings.environment == Environment.production
+        RequestContextMiddleware,
+        hsts=settings.environment == Environment.production,
+        trusted_proxies=settings.trusted_proxies,
     )
 
 

@@ -317,7 +317,8 @@ async def test_cluster_survives_losing_a_replica(cluster: Any) -> None:
                 await asyncio.wait_for(socket.voted.wait(), timeout=10)
             await socket.close()
 
-        metrics = (await client.get(f"{survivor.url}/metrics")).text
+        bearer = {"Authorization": f"Bearer {cluster.metrics_token}"}
+        metrics = (await client.get(f"{survivor.url}/metrics", headers=bearer)).text
         assert (await client.get(f"{cluster.url}/metrics")).status_code == 404
 
     await _assert_no_acknowledged_vote_lost(votes, song_ids)

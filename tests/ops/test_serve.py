@@ -20,7 +20,7 @@ from tests.ops.procs import clean_env, free_port, json_lines, queueit, start_ser
 
 pytestmark = pytest.mark.slow
 
-GOOD_SECRET = "p" * 48
+GOOD_SECRET = "Jx3kP9vQ2mWz7Lr5Tn8Yb4Hc6Fd1Gs0Ae-Ku_Vo" + "Zi2Nw7Rq4Xe9Mt"  # random-looking
 
 
 def _slow_patch(port: int, token: str, started: threading.Event, release: threading.Event) -> int:
@@ -183,7 +183,15 @@ def test_a_shutdown_that_cannot_finish_is_ended_by_the_watchdog(tmp_path: Path) 
                 "allow_sqlite_in_production": "true",
                 "allowed_origins": "https://party.example",
             },
-            "LOCAL_JWT_SECRET must be set",
+            "LOCAL_JWT_SECRET is shorter than 32",
+        ),
+        (
+            {
+                "local_jwt_secret": "a" * 32,
+                "allow_sqlite_in_production": "true",
+                "allowed_origins": "https://party.example",
+            },
+            "LOCAL_JWT_SECRET has fewer than 16 different characters",
         ),
         (
             {
@@ -198,7 +206,7 @@ def test_a_shutdown_that_cannot_finish_is_ended_by_the_watchdog(tmp_path: Path) 
             "DATABASE_URL points at SQLite",
         ),
     ],
-    ids=["default-secret", "short-secret", "wildcard-cors", "sqlite"],
+    ids=["default-secret", "short-secret", "repeated-secret", "wildcard-cors", "sqlite"],
 )
 def test_unsafe_production_config_refuses_to_start(
     tmp_path: Path, settings: dict[str, str], reason: str

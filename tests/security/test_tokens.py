@@ -234,6 +234,10 @@ ATTACKS: dict[str, tuple[Callable[[Keys], str], str]] = {
     ),
     "wrong_audience": (lambda k: k.es.sign(k.claims(aud="service")), "token_invalid"),
     "missing_audience": (lambda k: k.es.sign(k.without("aud")), "token_invalid"),
+    "audience_list": (
+        lambda k: k.es.sign(k.claims(aud=["authenticated", "service"])),
+        "token_invalid",
+    ),
     "wrong_issuer": (
         lambda k: k.es.sign(k.claims(iss="https://evil.example.com/auth/v1")),
         "token_invalid",

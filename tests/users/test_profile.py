@@ -1,4 +1,5 @@
-"""GET/PATCH /api/v1/users/me: provisioning from the token, profile rules, guest upgrade."""
+"""GET/PATCH /api/v1/users/me: provisioning from the token, profile rules (the guest upgrade
+through Supabase: tests/users/test_upgrade.py)."""
 
 from __future__ import annotations
 
@@ -156,36 +157,6 @@ async def test_unknown_fields_and_wrong_shapes_are_422(
     me = (await client.get(ME, headers=user)).json()
     assert me["is_anonymous"] is True
     assert me["username"] is None
-
-
-async def test_guest_upgrade_flips_is_anonymous_and_keeps_the_profile(
-    client: httpx.AsyncClient,
-) -> None:
-    sub = uuid.uuid4()
-    guest = auth(token_for(sub, is_anonymous=True))
-    named = await patch(client, guest, {"username": "guest-sam", "storefront": "fr"})
-    assert named.status_code == 200
-    assert named.json()["is_anonymous"] is True
-
-    # Same sub, now a full account; the claims carry other names that must not leak in.
-    upgraded_token = token_for(
-        sub,
-        is_anonymous=False,
-        email="sam@example.com",
-        username="claims-username",
-        user_metadata={"username": "meta-name", "display_name": "Meta Name"},
-    )
-    upgraded = await client.get(ME, headers=auth(upgraded_token))
-    assert upgraded.status_code == 200
-    assert upgraded.json() == {**named.json(), "is_anonymous": False}
-
-    # An old guest token never turns the account back into a guest.
-    old = await client.get(ME, headers=guest)
-    assert old.json()["is_anonymous"] is False
-    # And the upgrade is durable: the account can now host.
-    await patch(client, auth(upgraded_token), {"music_provider": "spotify"})
-    created = await client.post("/api/v1/sessions/create", json={}, headers=guest)
-    assert created.status_code == 200, created.text
 
 
 async def test_guest_cannot_host_before_upgrading(client: httpx.AsyncClient) -> None:

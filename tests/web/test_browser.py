@@ -432,7 +432,8 @@ def test_supabase_mode_takes_the_token_from_a_sign_in_link(
     browser: Any, open_page: Any, tmp_path: Path
 ) -> None:
     """With Supabase auth the page cannot create guests; a Supabase sign-in redirect to
-    `/join/CODE#access_token=...` signs the guest in, and the token leaves the address bar."""
+    `/join/CODE#access_token=...` signs the guest in once confirmed, and the token leaves the
+    address bar."""
     secret = "supabase-test-secret-" + "s" * 32
     with serve(tmp_path, secret=secret, supabase_jwt_secret=secret) as server:
         party, _ = server.create_party()
@@ -443,6 +444,8 @@ def test_supabase_mode_takes_the_token_from_a_sign_in_link(
 
         token = token_for(uuid.uuid4(), is_anonymous=True, secret=secret)
         page.goto(f"{server.base_url}/join/{party.code}#access_token={token}&token_type=bearer")
+        # The guest confirms the account first (tests/web/test_sign_in_link.py: login CSRF).
+        page.click("#confirm-use")
         expect(page.locator("#signed-in")).to_be_visible()
         assert "access_token" not in page.url
         page.click("#join-button")

@@ -53,10 +53,12 @@ async def create(
     ],
     response_model=CurrentSessionOut,
     summary="Join a party by code",
-    responses=errors_for(401, 404, 422, 429),
+    responses=errors_for(401, 404, 409, 422, 429),
 )
 async def join(uow: Uow, user: CurrentUser, body: SessionJoinIn) -> CurrentSessionOut:
-    """Join the active party with this code (case-insensitive), leaving any other party."""
+    """Join the active party with this code (case-insensitive), leaving any other party.
+    409 `name_imitates_host` when your name passes for the host's (case, accents,
+    look-alike letters and separators aside; docs/SECURITY.md)."""
     return await lifecycle.join(uow, actor=user, join_code=body.join_code)
 
 

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Response
 
 from queueit.api.deps import CurrentUser, Uow
 from queueit.core.openapi import errors_for
-from queueit.flows import account
-from queueit.users import service
+from queueit.flows import account, profile
 from queueit.users.schemas import UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -23,12 +22,14 @@ async def get_me(user: CurrentUser) -> UserOut:
     "/me",
     response_model=UserOut,
     summary="Edit your profile",
-    responses=errors_for(401, 409, 422, 429),
+    responses=errors_for(401, 403, 409, 422, 429),
 )
 async def patch_me(uow: Uow, user: CurrentUser, body: UserUpdate) -> UserOut:
-    """Set a username (3-30 letters, digits, `-`, `_`; unique regardless of case), your music
+    """Set a username (full accounts only: 403 `username_needs_account` for guests; 3-30
+    letters, digits, `-`, `_`; unique regardless of case; 409 `name_imitates_host` when it
+    passes for the host of your party), your music
     provider (`apple`, `spotify`, `none`) or your storefront (two-letter region code)."""
-    updated = await service.update_profile(uow, user=user, changes=body)
+    updated = await profile.update_profile(uow, user=user, changes=body)
     return UserOut.model_validate(updated)
 
 

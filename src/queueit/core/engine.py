@@ -3,9 +3,10 @@ session factory, and the dialect's INSERT for upserts."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import (
@@ -15,13 +16,21 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from queueit.core.files import private_dir, private_file, tighten
 from queueit.core.settings import Settings
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.effective_database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            path = Path(database)
+            private_dir(path.parent)
+            private_file(path)  # before SQLite creates it 0644; -wal/-shm follow its mode
+            for suffix in ("-wal", "-shm"):
+                tighten(path.with_name(path.name + suffix))
         engine = create_async_engine(
             url, pool_size=5, max_overflow=10, connect_args={"timeout": 30}
         )

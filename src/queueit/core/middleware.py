@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 import uuid
@@ -21,9 +22,12 @@ class RequestContextMiddleware:
     """Give every request an id (echoing a sane caller id), bind it to every log line,
     send it back as `X-Request-ID`, and render unexpected failures as the error envelope."""
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, *, hsts: bool = False, trusted_proxies: list[str] | None = None
+    ) -> None:
         self.app = app
         self.hsts = hsts
+        self.trusted_proxies = trusted_proxies or []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -47,7 +51,7 @@ class RequestContextMiddleware:
                 status_holder["sent"] = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                headers.extend(_security_headers(self.hsts, scope))
+                headers.extend(_security_headers(self.hsts, scope, self.trusted_proxies))
                 message["headers"] = headers
             await send(message)
 
@@ -83,14 +87,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _security_headers(hsts: bool, scope: Scope) -> list[tuple[bytes, bytes]]:
+def _security_headers(
+    hsts: bool, scope: Scope, trusted_proxies: list[str]
+) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"no-referrer"),
         (b"x-frame-options", b"DENY"),
     ]
-    forwarded_https = (_header(scope, b"x-forwarded-proto") or "").lower() == "https"
-    if hsts and (scope.get("scheme") == "https" or forwarded_https):
+    if hsts and is_https(scope, trusted_proxies):
         headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
     return headers
 
@@ -138,22 +143,35 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def _trusted(addr: str, trusted_proxies: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
+
+
+def is_https(scope: Scope | Any, trusted_proxies: list[str]) -> bool:
+    """Whether the client reached us over HTTPS: the connection itself, or `X-Forwarded-Proto:
+    https` from a peer in TRUSTED_PROXIES (anyone else can claim it)."""
+    if scope.get("scheme") in ("https", "wss"):
+        return True
+    peer = (scope.get("client") or ("unknown", 0))[0]
+    if not trusted_proxies or not _trusted(str(peer), trusted_proxies):
+        return False
+    proto = (_header(scope, b"x-forwarded-proto") or "").split(",")[-1].strip().lower()
+    return proto == "https"
+
+
 def client_ip(scope: Scope | Any, trusted_proxies: list[str]) -> str:
     """The caller's IP: the peer, or the last untrusted hop of X-Forwarded-For when the peer
     is a trusted proxy."""
-    import ipaddress
-
     peer = (scope.get("client") or ("unknown", 0))[0]
     if not trusted_proxies:
         return str(peer)
-    networks = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
 
     def trusted(addr: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(addr)
-        except ValueError:
-            return False
-        return any(ip in net for net in networks)
+        return _trusted(addr, trusted_proxies)
 
     if not trusted(peer):
         return str(peer)

@@ -18,6 +18,7 @@ import jwt
 import structlog
 
 from queueit.core import errors
+from queueit.core.files import private_dir
 from queueit.core.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -39,6 +40,8 @@ class Claims:
     is_anonymous: bool
     issued_at: int
     expires_at: int
+    # Issued by this server (local mode), not by Supabase: such a token never upgrades a guest.
+    local: bool = False
 
 
 class JwksCache:
@@ -153,9 +156,12 @@ class TokenVerifier:
         self.settings = settings
         self.hs_secret = hs_secret
         self.jwks = jwks
-        self.issuer = (
-            f"{settings.supabase_url.rstrip('/')}/auth/v1" if settings.supabase_url else None
-        )
+        self.local = settings.auth_mode == "local"
+        # Local mode pins our own issuer; Supabase mode its project's (the legacy HS256 secret
+        # alone names no project, so there the issuer is not known).
+        self.issuer: str | None = LOCAL_ISSUER if self.local else None
+        if settings.supabase_url:
+            self.issuer = f"{settings.supabase_url.rstrip('/')}/auth/v1"
 
     async def verify(self, token: str) -> Claims:
         if not token:
@@ -181,7 +187,7 @@ class TokenVerifier:
             payload = self._decode(token, jwk.key, alg)
         else:
             raise errors.Unauthorized("The token's signing algorithm is not accepted.")
-        return self._claims(payload)
+        return self._claims(payload, local=self.local)
 
     def _decode(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
         try:
@@ -192,7 +198,9 @@ class TokenVerifier:
                 audience=AUDIENCE,
                 issuer=self.issuer,
                 leeway=self.settings.jwt_leeway_seconds,
-                options={"require": ["exp", "iat", "sub", "aud"]},
+                options={
+                    "require": ["exp", "iat", "sub", "aud", *(["iss"] if self.issuer else [])]
+                },
             )
         except jwt.ExpiredSignatureError as exc:
             raise errors.TokenExpired() from exc
@@ -206,6 +214,10 @@ class TokenVerifier:
             raise errors.Unauthorized(f"The access token lacks the '{exc.claim}' claim.") from exc
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise errors.Unauthorized("The access token's signature is not valid.") from exc
+        if not isinstance(payload.get("aud"), str):
+            # PyJWT accepts a list that contains ours; a token for several audiences is a
+            # token meant for someone else too.
+            raise errors.Unauthorized("The access token's audience must be a single string.")
         for name in ("exp", "iat", "nbf"):
             # PyJWT accepts numeric strings ("exp": "1999999999"); RFC 7519 wants numbers.
             value = payload.get(name, 0)
@@ -216,7 +228,7 @@ class TokenVerifier:
         return payload
 
     @staticmethod
-    def _claims(payload: dict[str, Any]) -> Claims:
+    def _claims(payload: dict[str, Any], *, local: bool) -> Claims:
         if payload.get("role") != "authenticated":
             raise errors.Unauthorized("The access token's role is not 'authenticated'.")
         try:
@@ -229,6 +241,7 @@ class TokenVerifier:
             is_anonymous=is_anonymous is not False,
             issued_at=int(payload["iat"]),
             expires_at=int(payload["exp"]),
+            local=local,
         )
 
 
@@ -244,7 +257,7 @@ def persisted_secret(path: Path) -> str:
     temporary name, then linked into place: the link fails if another worker got there first,
     so every worker ends up with the same secret and none ever reads a half-written file."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
         fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +17,28 @@ class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+# A production secret must look random: at least this many different characters, and at
+# least this many bits by its own character frequencies (Shannon). `secrets.token_urlsafe(48)`
+# (what the server generates) has about 60 distinct characters and 340 bits.
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_DISTINCT = 16
+MIN_SECRET_BITS = 128
+SECRET_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def secret_weakness(value: str) -> str | None:
+    """Why `value` is too weak to sign or guard anything in production, or None."""
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    counts = Counter(value)
+    if len(counts) < MIN_SECRET_DISTINCT:
+        return f"has fewer than {MIN_SECRET_DISTINCT} different characters"
+    bits = -sum(n * math.log2(n / len(value)) for n in counts.values())
+    if bits < MIN_SECRET_BITS:
+        return f"has about {bits:.0f} bits of entropy, under {MIN_SECRET_BITS}"
+    return None
 
 
 class Settings(BaseSettings):
@@ -76,6 +100,12 @@ class Settings(BaseSettings):
     sentry_dsn: str = ""
     sentry_traces_sample_rate: float = 0.0
     metrics_enabled: bool = True
+    # A bearer token /metrics on the API port requires (`Authorization: Bearer ...`). In
+    # production /metrics on the API port answers 404 unless this is set (or METRICS_PORT
+    # serves it on a private listener instead).
+    metrics_token: str = ""
+    # /docs, /redoc and /openapi.json; unset: on, except in production.
+    docs_enabled: bool | None = None
 
     presence_ttl_seconds: int = 90
     session_idle_hours: float = 12.0
@@ -155,7 +185,7 @@ class Settings(BaseSettings):
             pairs[name.strip()] = spec.strip()
         return pairs
 
-    @field_validator("database_rls", "log_json", "migrate_on_start", mode="before")
+    @field_validator("database_rls", "log_json", "migrate_on_start", "docs_enabled", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # `DATABASE_RLS=` as ENV.example writes it
@@ -196,6 +226,12 @@ class Settings(BaseSettings):
         return f"{scheme}://{rest.split('/', 1)[0]}" if rest else ""
 
     @property
+    def serves_docs(self) -> bool:
+        if self.docs_enabled is not None:
+            return self.docs_enabled
+        return self.environment != Environment.production
+
+    @property
     def log_as_json(self) -> bool:
         if self.log_json is not None:
             return self.log_json
@@ -206,10 +242,17 @@ class Settings(BaseSettings):
         if self.environment != Environment.production:
             return []
         problems: list[str] = []
-        if self.auth_mode == "local" and len(self.local_jwt_secret) < 32:
+        if self.auth_mode == "local" and not self.local_jwt_secret:
             problems.append("LOCAL_JWT_SECRET must be set to at least 32 characters in production")
-        if self.supabase_jwt_secret and len(self.supabase_jwt_secret) < 32:
-            problems.append("SUPABASE_JWT_SECRET looks like a placeholder (under 32 characters)")
+        secrets = {
+            "LOCAL_JWT_SECRET": self.local_jwt_secret if self.auth_mode == "local" else "",
+            "SUPABASE_JWT_SECRET": self.supabase_jwt_secret,
+            "METRICS_TOKEN": self.metrics_token,
+        }
+        for name, value in secrets.items():
+            weakness = secret_weakness(value) if value else None
+            if weakness:
+                problems.append(f"{name} {weakness}; {SECRET_HINT}")
         if "*" in self.allowed_origins:
             problems.append(
                 "ALLOWED_ORIGINS must not be '*' in production (credentials are allowed)"

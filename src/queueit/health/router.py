@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from queueit.api.deps import State
-from queueit.core.errors import NotFound
+from queueit.core.errors import NotFound, Unauthorized
+from queueit.core.settings import Environment
 from queueit.health import exposition, service
 
 router = APIRouter(tags=["health"])
@@ -58,13 +61,26 @@ async def readyz(state: State) -> JSONResponse:
     response_class=Response,
     responses={
         200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."},
-        404: {"description": "Metrics are off (METRICS_ENABLED=false) or on METRICS_PORT."},
+        401: {"description": "METRICS_TOKEN is set and the bearer token is missing or wrong."},
+        404: {
+            "description": "Metrics are off (METRICS_ENABLED=false), on METRICS_PORT, or in "
+            "production without METRICS_TOKEN."
+        },
     },
 )
-async def metrics(state: State) -> Response:
+async def metrics(request: Request, state: State) -> Response:
     """This process's metrics in the Prometheus text format (docs/OPERATIONS.md lists them).
-    404 when METRICS_ENABLED is false, or when METRICS_PORT serves them on a separate port."""
+    With METRICS_TOKEN set, only for `Authorization: Bearer METRICS_TOKEN` (401 otherwise).
+    404 when METRICS_ENABLED is false, when METRICS_PORT serves them on a separate port, or
+    in production when METRICS_TOKEN is unset (never public there)."""
     settings = state.settings
     if not settings.metrics_enabled or settings.metrics_port:
+        raise NotFound("Metrics are not served here.")
+    if settings.metrics_token:
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {settings.metrics_token}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized("Metrics need the METRICS_TOKEN bearer token.")
+    elif settings.environment == Environment.production:
         raise NotFound("Metrics are not served here.")
     return Response(await exposition.render(state), media_type=CONTENT_TYPE_LATEST)

@@ -64,3 +64,8 @@ class QueueFull(errors.Conflict):
 
 class SongLimitReached(errors.Conflict):
     code, detail = "song_limit_reached", "You have queued as many songs as a guest may."
+
+
+class NameImitatesHost(errors.Conflict):
+    code = "name_imitates_host"
+    detail = "That name looks like the host's; pick a name of your own."

@@ -12,7 +12,16 @@ from sqlalchemy.exc import IntegrityError
 
 from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
-from queueit.party import events, guards, playback, queue_repository, repository, snapshot, voting
+from queueit.party import (
+    events,
+    guards,
+    names,
+    playback,
+    queue_repository,
+    repository,
+    snapshot,
+    voting,
+)
 from queueit.party.errors import GuestCannotHost, JoinCodeTaken, NoMusicProvider, PartyNotFound
 from queueit.party.models import Party, SongStatus
 from queueit.party.schemas import CurrentSessionOut
@@ -78,6 +87,9 @@ async def join(uow: UnitOfWork, *, actor: User, join_code: str) -> CurrentSessio
         if party is None or party.ended_at is not None:
             raise PartyNotFound()
         await repository.set_membership(uow.session, actor, party.id)
+        # After joining: only a member may read the host's profile (row-level security); a
+        # refusal rolls the whole join back.
+        await names.refuse_host_imitation(uow, actor=actor, party=party)
         await playback.announce(uow, party)
         log.info("session_joined", session_id=str(party.id), user_id=str(actor.id))
     return await snapshot.snapshot(uow, party_id=found.id, viewer_id=actor.id)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Bundle, aliased
 from queueit.catalog.models import Song
 from queueit.core.engine import insert_for
 from queueit.core.types import utcnow
-from queueit.party.models import QueuedSong, SongStatus, Vote
+from queueit.party.models import Party, QueuedSong, SongStatus, Vote
 from queueit.users.models import User
 
 AddedBy = aliased(User, name="added_by")
@@ -74,6 +74,14 @@ _ROW: tuple[Bundle[Any], ...] = (
         AddedBy.music_provider,
         AddedBy.storefront,
         AddedBy.is_anonymous,
+        # In the same statement: whether the adder hosts the party (pages mark the host).
+        (
+            AddedBy.id
+            == select(Party.host_id)
+            .where(Party.id == QueuedSong.party_id)
+            .correlate(QueuedSong)
+            .scalar_subquery()
+        ).label("is_host"),
     ),
 )
 

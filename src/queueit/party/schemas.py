@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from queueit.catalog.schemas import Track
 from queueit.core.text import SPACE, STRICT_BODY, CleanStr
@@ -66,13 +66,19 @@ class SongFinishedIn(BaseModel):
     queued_song_id: uuid.UUID | None = None
 
 
+class MemberOut(UserOut):
+    """A person as a party shows them: `is_host` marks the host (additive to `User`)."""
+
+    is_host: bool = False
+
+
 class QueuedSongOut(BaseModel):
     id: uuid.UUID
     status: SongStatus
     added_at: datetime
     votes: int
     song: Track
-    added_by: UserOut
+    added_by: MemberOut
     last_entered_tier_at: datetime
     entered_tier_by_gain: bool
 
@@ -81,7 +87,7 @@ class SessionBaseOut(BaseModel):
     id: uuid.UUID
     join_code: str
     created_at: datetime
-    host: UserOut
+    host: MemberOut
     host_provider: str
     is_locked: bool
     is_paused: bool
@@ -115,10 +121,20 @@ class QueuePage(BaseModel):
     offset: int
 
 
+def _integer_only(value: object) -> object:
+    """JSON `true` is not 1, nor `1.0` or `"1"`: a vote is the integer 1 or -1."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("vote_value must be the integer 1 or -1")
+    return value
+
+
+VoteValue = Annotated[Literal[1, -1], BeforeValidator(_integer_only)]
+
+
 class VoteIn(BaseModel):
     model_config = STRICT_BODY
 
-    vote_value: Literal[1, -1] = Field(examples=[1])
+    vote_value: VoteValue = Field(examples=[1])
 
 
 class VoteOut(BaseModel):

@@ -8,12 +8,12 @@ from typing import Any, cast
 from queueit.catalog.models import Song
 from queueit.catalog.schemas import Source, Track
 from queueit.party.queue_repository import SongRow
-from queueit.party.schemas import QueuedSongOut
+from queueit.party.schemas import MemberOut, QueuedSongOut
 from queueit.users.models import MusicProvider, User
 from queueit.users.schemas import UserOut
 
 # Songs outlive the accounts that added them; the app always expects an `added_by` object.
-DELETED_USER = UserOut(
+DELETED_USER = MemberOut(
     id=uuid.UUID(int=0),
     username=None,
     display_name="Deleted user",
@@ -37,12 +37,13 @@ def track_of(song: Song | Any) -> Track:
     )
 
 
-def user_of(user: User | Any | None) -> UserOut:
-    """The API shape of a user (a model or a row of its columns); None or an all-None outer
+def user_of(user: User | Any | None, *, is_host: bool = False) -> MemberOut:
+    """The API shape of a member (a model or a row of its columns); None or an all-None outer
     join row is a deleted account."""
     if user is None or user.id is None:
         return DELETED_USER
-    return UserOut.model_validate(user)
+    member = MemberOut.model_validate(user)
+    return member.model_copy(update={"is_host": True}) if is_host else member
 
 
 def _user_fields(user: Any) -> dict[str, Any] | UserOut:
@@ -55,6 +56,7 @@ def _user_fields(user: Any) -> dict[str, Any] | UserOut:
         "music_provider": user.music_provider,
         "storefront": user.storefront,
         "is_anonymous": user.is_anonymous,
+        "is_host": bool(user.is_host),
     }
 
 

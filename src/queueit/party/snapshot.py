@@ -77,7 +77,7 @@ def base(party: Party, host: User | None) -> SessionBaseOut:
         id=party.id,
         join_code=party.join_code,
         created_at=party.created_at,
-        host=user_of(host),
+        host=user_of(host, is_host=True),
         host_provider=party.host_provider,
         is_locked=party.is_locked,
         is_paused=party.is_paused,

@@ -23,6 +23,24 @@ class UsernameTaken(errors.Conflict):
     code, detail = "username_taken", "That username is taken; pick another."
 
 
+class GuestCannotTakeUsername(errors.Forbidden):
+    code = "username_needs_account"
+    detail = "Guests cannot pick a username; sign in with a full account first."
+
+
+class UsernameBelongsToGuest(errors.Conflict):
+    code = "username_belongs_to_guest"
+    detail = (
+        "That username belongs to a guest (anonymous) account, which the command line never "
+        "turns into a full account; pick another name."
+    )
+
+
+class GuestUpgradeUnavailable(errors.Unauthorized):
+    code = "guest_upgrade_unavailable"
+    detail = "A guest becomes a full account only by signing up through Supabase."
+
+
 async def current_user(uow: UnitOfWork, *, claims: Claims) -> User:
     """The caller's profile, provisioned on first sight (`id = sub`). Claims never overwrite
     the profile later, except a guest upgrading to a full account."""
@@ -39,6 +57,10 @@ async def current_user(uow: UnitOfWork, *, claims: Claims) -> User:
             raise errors.AccountDeleted()
         log.info("user_provisioned", user_id=str(user.id), is_anonymous=user.is_anonymous)
     elif user.is_anonymous and not claims.is_anonymous:
+        # Supabase's own upgrade (same `sub`, a new full-account token) is the only path; a
+        # local full-account token for a guest row can only be a forgery or an old CLI bug.
+        if claims.local:
+            raise GuestUpgradeUnavailable()
         user.is_anonymous = False
         log.info("user_upgraded", user_id=str(user.id))
     if datetime.now(UTC) - user.last_active_at > PRESENCE_WRITE_INTERVAL:
@@ -58,8 +80,12 @@ async def provision_guest(uow: UnitOfWork, *, user_id: uuid.UUID, display_name: 
 
 async def named_user(uow: UnitOfWork, *, username: str, provider: MusicProvider) -> User:
     """The user with this username (any case), or a new non-anonymous one with `provider`
-    (the local-mode CLI: `queueit token --username`)."""
+    (the local-mode CLI: `queueit token --username`). A guest's row is never handed out: a
+    guest who took the name (before guests were refused usernames) would otherwise become
+    the holder of the operator's full account."""
     user = await repository.by_username(uow.session, username)
+    if user is not None and user.is_anonymous:
+        raise UsernameBelongsToGuest()
     if user is None:
         user = User(
             id=uuid.uuid4(),
@@ -74,6 +100,8 @@ async def named_user(uow: UnitOfWork, *, username: str, provider: MusicProvider)
 
 
 async def update_profile(uow: UnitOfWork, *, user: User, changes: UserUpdate) -> User:
+    if changes.username is not None and user.is_anonymous:
+        raise GuestCannotTakeUsername()
     if changes.username is not None and changes.username != user.username:
         if await repository.username_taken(uow.session, changes.username, except_id=user.id):
             raise UsernameTaken()

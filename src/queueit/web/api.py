@@ -44,12 +44,11 @@ SVG_HEADERS = {
     summary="Get the TV link of your party",
     responses=errors_for(401, 403, 404, 422, 429),
 )
-async def tv_link(
-    request: Request, uow: Uow, user: CurrentUser, state: State, session_id: uuid.UUID
-) -> TvLinkOut:
+async def tv_link(uow: Uow, user: CurrentUser, state: State, session_id: uuid.UUID) -> TvLinkOut:
     """Host only: a link that shows the party on a TV (`/tv/{id}?token=...`). The token is
     signed by the server, read-only, valid for this party only and for
     `TV_LINK_TTL_SECONDS` (12 h by default); anyone holding the link sees what the TV shows.
+    `absolute_url` is on PUBLIC_BASE_URL; when that is unset it equals the relative `url`.
     403 `not_host` for anyone but the host, 404 when the party is not active."""
     settings = state.settings
     return await service.tv_link(
@@ -58,7 +57,9 @@ async def tv_link(
         party_id=session_id,
         key=state.tv_key,
         ttl_seconds=settings.tv_link_ttl_seconds,
-        base=service.public_base(settings.public_base_url, str(request.base_url)),
+        # Never the request's Host header: a link that leaves the server is built on
+        # PUBLIC_BASE_URL only (unset: `absolute_url` is the relative `url`).
+        base=settings.public_base_url.rstrip("/"),
     )
 
 

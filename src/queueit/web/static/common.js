@@ -52,6 +52,17 @@ export function personName(user) {
   return user.display_name || user.username || "Guest";
 }
 
+// The host is marked by a badge, never by text: a guest can type "(host)" into a name but
+// cannot make this element.
+export function hostBadge(user) {
+  return user && user.is_host ? el("span", { class: "host-badge", text: "Host" }) : null;
+}
+
+export function showAddedBy(node, song) {
+  const parts = song ? [`Added by ${personName(song.added_by)}`, hostBadge(song.added_by)] : [];
+  node.replaceChildren(...parts.filter(Boolean));
+}
+
 function hash(text) {
   let h = 2166136261;
   for (let i = 0; i < text.length; i += 1) {

@@ -18,18 +18,18 @@ function urlCode() {
 
 function takeTokenFromFragment() {
   // A Supabase sign-in redirect lands here with #access_token=... (never sent to a server).
-  if (!location.hash.includes("access_token=")) return;
+  // The fragment leaves the address bar at once, whatever happens next. Anyone can send a
+  // link with *their* token in it (login CSRF), so it is only a candidate: local mode never
+  // takes one, and Supabase mode asks the guest first (confirmAccount).
+  if (!location.hash.includes("access_token=")) return null;
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get("access_token");
   history.replaceState(null, "", location.pathname + location.search);
-  if (token) {
-    state.me = null;
-    store.set(KEYS.user, null);
-    const expiresIn = Number(params.get("expires_in")) || 0;
-    const expiresAt = Number(params.get("expires_at")) || (expiresIn ? now() + expiresIn : 0);
-    const lifetime = expiresAt ? Math.max(1, expiresAt - now()) : 0;
-    setSession({ accessToken: token, refreshToken: params.get("refresh_token") || "", expiresAt, lifetime });
-  }
+  if (AUTH_MODE !== "supabase" || !token || token === state.token) return null;
+  const expiresIn = Number(params.get("expires_in")) || 0;
+  const expiresAt = Number(params.get("expires_at")) || (expiresIn ? now() + expiresIn : 0);
+  const lifetime = expiresAt ? Math.max(1, expiresAt - now()) : 0;
+  return { accessToken: token, refreshToken: params.get("refresh_token") || "", expiresAt, lifetime };
 }
 
 // -- the Supabase session: refreshed before its access token expires ---------------------
@@ -89,6 +89,56 @@ async function nameSupabaseGuest(name) {
     }
   }
   return api("/users/me", { token: state.token }); // unnamed: shown as "Guest"
+}
+
+function tokenEmail(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "=")));
+    return typeof claims.email === "string" ? claims.email : "";
+  } catch {
+    return "";
+  }
+}
+
+let confirming = null; // { candidate, me } while the guest decides
+
+async function confirmAccount(candidate) {
+  const token = candidate.accessToken;
+  stopParty();
+  show("view-join");
+  let me;
+  try {
+    me = await api("/users/me", { token });
+  } catch (error) {
+    showJoinForm(
+      error instanceof ApiError && error.status === 401
+        ? "That sign-in link has expired or is not valid."
+        : describe(error),
+    );
+    return;
+  }
+  const email = tokenEmail(token);
+  const name = me.username || me.display_name || email || "a guest account without a name";
+  confirming = { candidate, me };
+  $("confirm-name").textContent = email && email !== name ? `${name} (${email})` : name;
+  $("confirm-account").hidden = false;
+  $("join-form").hidden = true;
+  $("confirm-use").focus();
+}
+
+function endConfirm(use) {
+  const pending = confirming;
+  confirming = null;
+  $("confirm-account").hidden = true;
+  $("join-form").hidden = false;
+  if (use && pending) {
+    state.me = pending.me;
+    store.set(KEYS.user, JSON.stringify(state.me));
+    setSession(pending.candidate);
+  }
+  if (state.token) resume();
+  else showJoinForm();
 }
 
 function showJoinForm(message = "") {
@@ -172,7 +222,16 @@ async function onJoinSubmit(event) {
         setFormError("Sign in through your host's link or the QueueIT app first.");
         return;
       }
-      await signIn(name);
+      try {
+        await signIn(name);
+      } catch (error) {
+        if (error instanceof ApiError && error.code === "validation_error") {
+          setFormError("That name can't be used: pick one with visible letters.");
+          $("name").focus();
+          return;
+        }
+        throw error;
+      }
     }
     const party = await api("/sessions/join", {
       method: "POST",
@@ -184,6 +243,11 @@ async function onJoinSubmit(event) {
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
       signOut("Your sign-in expired. Pick a name and join again.");
+      return;
+    }
+    if (error instanceof ApiError && error.code === "name_imitates_host" && AUTH_MODE === "local") {
+      // A guest's name is set at sign-in: start again with another one.
+      signOut("That name looks like the host's. Pick a name of your own.");
       return;
     }
     if (error instanceof AuthError) {
@@ -248,10 +312,11 @@ function wire() {
     showJoinForm();
   });
   window.addEventListener("hashchange", () => {
-    const before = state.token;
-    takeTokenFromFragment();
-    if (state.token && state.token !== before && !$("view-join").hidden) resume();
+    const candidate = takeTokenFromFragment();
+    if (candidate) confirmAccount(candidate);
   });
+  $("confirm-use").addEventListener("click", () => endConfirm(true));
+  $("confirm-ignore").addEventListener("click", () => endConfirm(false));
   window.addEventListener("offline", () => {
     banner("You're offline. We'll catch up as soon as you're back.", "bad");
   });
@@ -266,8 +331,12 @@ function start() {
   hooks.signOut = signOut;
   hooks.showJoinForm = showJoinForm;
   wire();
-  takeTokenFromFragment();
+  const candidate = takeTokenFromFragment();
   if (!navigator.onLine) banner("You're offline. We'll catch up as soon as you're back.", "bad");
+  if (candidate) {
+    confirmAccount(candidate);
+    return;
+  }
   if (!state.token) {
     showJoinForm();
     return;

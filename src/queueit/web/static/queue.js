@@ -5,9 +5,11 @@ import {
   el,
   fillArt,
   formatCount,
+  hostBadge,
   icon,
   patchList,
   personName,
+  showAddedBy,
   skipsNeeded,
   sortQueue,
 } from "./common.js";
@@ -28,7 +30,7 @@ export function renderNow() {
   fillArt($("now-art"), song ? song.song : null);
   $("now-title").textContent = song ? song.song.name : "Nothing playing yet";
   $("now-artist").textContent = song ? song.song.artists : "Add a song to get the party started.";
-  $("now-by").textContent = song ? `Added by ${personName(song.added_by)}` : "";
+  showAddedBy($("now-by"), song);
   const paused = party.session.is_paused;
   $("now-label").textContent = paused ? "Paused" : "Now playing";
   document.querySelector(".now").classList.toggle("paused", paused || !song);
@@ -97,7 +99,11 @@ export function queueRow(song, old) {
       "div",
       { class: "row-text" },
       el("span", { class: "title", text: song.song.name }),
-      el("span", { class: "sub", text: `${song.song.artists} · ${personName(song.added_by)}` }),
+      el(
+        "span",
+        { class: "sub", text: `${song.song.artists} · ${personName(song.added_by)}` },
+        hostBadge(song.added_by),
+      ),
     ),
     el("div", { class: "votes" }, up, score, down),
   );

@@ -2,7 +2,19 @@
 // read-only viewer, docs/REALTIME.md), like the guest page: snapshot, versioned events, resync
 // on a gap, reconnect with backoff. Only when the socket cannot be held (three failed attempts
 // in a row) does it poll the read-only view every 5 s, until the socket is back.
-import { $, el, fillArt, formatCount, meta, patchList, personName, skipsNeeded, sortQueue } from "./common.js";
+import {
+  $,
+  el,
+  fillArt,
+  formatCount,
+  hostBadge,
+  meta,
+  patchList,
+  personName,
+  showAddedBy,
+  skipsNeeded,
+  sortQueue,
+} from "./common.js";
 import { PartySocket } from "./realtime.js";
 
 const FALLBACK_POLL_MS = 5000;
@@ -146,7 +158,7 @@ function renderNow(party) {
     }
     $("now-title").textContent = song ? song.song.name : "Waiting for the first song";
     $("now-artist").textContent = song ? song.song.artists : "Scan the code to add one.";
-    $("now-by").textContent = song ? `Added by ${personName(song.added_by)}` : "";
+    showAddedBy($("now-by"), song);
     for (const part of section.children) {
       part.animate([{ opacity: 0.15, transform: "translateY(1.2vh)" }, { opacity: 1, transform: "none" }], {
         duration: 500,
@@ -188,7 +200,11 @@ function queueRow(song, old, position) {
       "div",
       { class: "row-text" },
       el("span", { class: "title", text: song.song.name }),
-      el("span", { class: "sub", text: `${song.song.artists} · ${personName(song.added_by)}` }),
+      el(
+        "span",
+        { class: "sub", text: `${song.song.artists} · ${personName(song.added_by)}` },
+        hostBadge(song.added_by),
+      ),
     ),
     el("span", {
       class: `tv-votes${song.votes > 0 ? " pos" : song.votes < 0 ? " neg" : ""}`,
