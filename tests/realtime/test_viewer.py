@@ -208,3 +208,24 @@ async def test_bad_viewer_tokens_close_4401(
         return
     async with await open_viewer(server, party.session_id, token) as ws:
         assert await close_code_of(ws) == 4401
+
+
+@pytest.mark.parametrize(
+    "realtime_overrides",
+    [{"rate_limit_enabled": True, "rate_limits": {"realtime_connect": "3/hour"}}],
+)
+async def test_viewer_connects_count_against_the_connect_limit(
+    server: ThreadServer, http: httpx.AsyncClient
+) -> None:
+    """A party's TV sockets count as one caller (the party id), like one user's sockets."""
+    party = await start_party(http)
+    token = await tv_token(http, party.session_id, party.host)
+    codes: list[Any] = []
+    for _ in range(4):
+        async with await open_viewer(server, party.session_id, token) as ws:
+            message = await recv(ws) if len(codes) < 3 else None
+            codes.append(message["event"] if message else await close_code_of(ws))
+    assert codes == ["session.snapshot"] * 3 + [1008]
+    # The members' own budget is untouched by the TV.
+    async with await open_ws(server.ws_url(party.session_id), token=bearer(party.guest)) as ws:
+        assert (await recv(ws))["event"] == "session.snapshot"

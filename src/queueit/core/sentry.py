@@ -6,6 +6,7 @@ attached as a tag so an event can be matched with the logs."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import structlog
@@ -56,18 +57,24 @@ def init_sentry(settings: Settings) -> bool:
     return True
 
 
+def _active_sdk() -> Any:
+    """The SDK when reporting is on, else None. Never imports it: `init_sentry` does when
+    SENTRY_DSN is set, and importing it on a process's first 500 cost 0.2-0.6 s (measured)
+    before that response could go out."""
+    sdk = sys.modules.get("sentry_sdk")
+    return sdk if sdk is not None and sdk.get_client().is_active() else None
+
+
 def capture_exception(exc: BaseException) -> None:
     """Report an error that was handled (rendered as a 500, or caught by a periodic task);
     a no-op when Sentry is not configured."""
-    import sentry_sdk
-
-    if sentry_sdk.get_client().is_active():
-        sentry_sdk.capture_exception(exc)
+    sdk = _active_sdk()
+    if sdk is not None:
+        sdk.capture_exception(exc)
 
 
 def flush(timeout: float = 2.0) -> None:
     """Send what is queued before the process exits (bounded)."""
-    import sentry_sdk
-
-    if sentry_sdk.get_client().is_active():
-        sentry_sdk.flush(timeout=timeout)
+    sdk = _active_sdk()
+    if sdk is not None:
+        sdk.flush(timeout=timeout)

@@ -45,12 +45,16 @@ async def healthz() -> dict[str, str]:
                 }
             }
         },
-        503: {"description": "The database is unreachable: this instance cannot serve."},
+        503: {
+            "description": "The database is unreachable (`down`, `timeout`) or not at this "
+            "server's migration head (`schema_behind`, `schema_ahead`: run `queueit migrate`): "
+            "this instance cannot serve."
+        },
     },
 )
 async def readyz(state: State) -> JSONResponse:
-    """Checks the database (503 when down), Redis and the catalog circuit (200 `degraded` when
-    down), each with a short timeout."""
+    """Checks the database (503 when down or not migrated to this version), Redis and the
+    catalog circuit (200 `degraded` when down), each with a short timeout."""
     ok, body = await service.readiness(state)
     return JSONResponse(body, status_code=200 if ok else 503)
 
