@@ -37,6 +37,7 @@ def no_queueit_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ab" * 40, "fewer than 16 different characters"),
         ("a" * 40 + "bcdefghijklmnopq", "bits of entropy"),
         ("short", "shorter than 32"),
+        ("super-secret-jwt-token-with-at-least-32-characters-long", "published example"),
     ],
 )
 def test_weak_secrets_are_named(secret: str, why: str) -> None:

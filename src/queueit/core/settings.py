@@ -26,10 +26,14 @@ MIN_SECRET_LENGTH = 32
 MIN_SECRET_DISTINCT = 16
 MIN_SECRET_BITS = 128
 SECRET_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+# Published defaults that pass the counts above (the Supabase CLI's local JWT secret).
+KNOWN_SECRETS = frozenset({"super-secret-jwt-token-with-at-least-32-characters-long"})
 
 
 def secret_weakness(value: str) -> str | None:
     """Why `value` is too weak to sign or guard anything in production, or None."""
+    if value.strip().lower() in KNOWN_SECRETS:
+        return "is a published example, not a secret"
     if len(value) < MIN_SECRET_LENGTH:
         return f"is shorter than {MIN_SECRET_LENGTH} characters"
     counts = Counter(value)
