@@ -191,7 +191,7 @@ def test_a_shutdown_that_cannot_finish_is_ended_by_the_watchdog(tmp_path: Path) 
                 "allow_sqlite_in_production": "true",
                 "allowed_origins": "https://party.example",
             },
-            "LOCAL_JWT_SECRET has fewer than 16 different characters",
+            "LOCAL_JWT_SECRET has fewer than 8 different characters",
         ),
         (
             {
