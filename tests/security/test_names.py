@@ -142,3 +142,18 @@ async def test_a_member_cannot_rename_after_the_host(client: httpx.AsyncClient) 
     assert (await client.get(ME, headers=member)).json()["username"] == "bob"
     honest = await client.patch(ME, json={"username": "bob-the-dj"}, headers=member)
     assert honest.status_code == 200, honest.text
+
+
+async def test_a_guest_cannot_rename_their_display_name_after_the_host(
+    client: httpx.AsyncClient,
+) -> None:
+    _, code = await host_party(client)
+    guest = auth((await sign_in(client, "Sam")).json()["access_token"])
+    joined = await client.post(f"{SESSIONS}/join", json={"join_code": code}, headers=guest)
+    assert joined.status_code == 200, joined.text
+    renamed = await client.patch(ME, json={"display_name": "Alice (host)"}, headers=guest)
+    assert renamed.status_code == 409, renamed.text
+    assert renamed.json()["code"] == "name_imitates_host"
+    assert (await client.get(ME, headers=guest)).json()["display_name"] == "Sam"
+    honest = await client.patch(ME, json={"display_name": "Sam the fan"}, headers=guest)
+    assert honest.status_code == 200, honest.text

@@ -141,7 +141,8 @@ async def test_unknown_music_provider_is_422(client: httpx.AsyncClient, provider
     [
         {"id": str(uuid.uuid4())},
         {"is_anonymous": False},
-        {"display_name": "Sam"},
+        {"display_name": "S\u3164am"},
+        {"display_name": ""},
         {"username": "fine-name", "role": "admin"},
         [],
         "username",
@@ -164,3 +165,15 @@ async def test_guest_cannot_host_before_upgrading(client: httpx.AsyncClient) -> 
     response = await client.post("/api/v1/sessions/create", json={}, headers=guest)
     assert response.status_code == 403
     assert response.json()["code"] == "guest_cannot_host"
+
+
+async def test_a_guest_names_themselves_and_others_see_it(client: httpx.AsyncClient) -> None:
+    """Guests take no usernames, but go by a display name (how a Supabase guest, who signs
+    in with no name, gets one); a later rename replaces it."""
+    user = await make_user(client, anonymous=True)
+    for name in ("Robin Q", "Robin"):
+        response = await patch(client, user, {"display_name": name})
+        assert response.status_code == 200, response.text
+        assert response.json()["display_name"] == name
+    me = (await client.get(ME, headers=user)).json()
+    assert me["display_name"] == "Robin" and me["username"] is None

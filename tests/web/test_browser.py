@@ -491,7 +491,7 @@ def test_a_browser_guest_joins_a_supabase_server_anonymously(
             assert stored == fake.issued[-1] and stored != first
             add_from_search(page, "dancing queen", "Dancing Queen")
             expect(page.locator("#now-title")).to_have_text("Dancing Queen")
-            expect(page.locator("#now-by")).to_contain_text("Robin-Q-")
+            expect(page.locator("#now-by")).to_contain_text("Robin Q")
             page.close()
     finally:
         fake.stop()

@@ -27,7 +27,8 @@ async def get_me(user: CurrentUser) -> UserOut:
 async def patch_me(uow: Uow, user: CurrentUser, body: UserUpdate) -> UserOut:
     """Set a username (full accounts only: 403 `username_needs_account` for guests; 3-30
     letters, digits, `-`, `_`; unique regardless of case; 409 `name_imitates_host` when it
-    passes for the host of your party), your music
+    passes for the host of your party), the name you go by (`display_name`, 1-30 characters,
+    anyone, guests included; the same host rule), your music
     provider (`apple`, `spotify`, `none`) or your storefront (two-letter region code)."""
     updated = await profile.update_profile(uow, user=user, changes=body)
     return UserOut.model_validate(updated)

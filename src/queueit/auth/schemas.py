@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 
-from queueit.core.text import REQUIRED_TEXT_PATTERN, STRICT_BODY, CleanStr, text_schema
-from queueit.users.schemas import UserOut
-
-DisplayName = Annotated[
-    CleanStr,
-    StringConstraints(min_length=1, max_length=30),
-    text_schema(30, minLength=1, pattern=REQUIRED_TEXT_PATTERN),
-]
+from queueit.core.text import STRICT_BODY
+from queueit.users.schemas import DisplayName, UserOut
 
 
 class AnonymousSignIn(BaseModel):

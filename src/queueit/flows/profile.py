@@ -11,8 +11,10 @@ from queueit.users.schemas import UserUpdate
 
 async def update_profile(uow: UnitOfWork, *, user: User, changes: UserUpdate) -> User:
     """The users domain's rules (guests take no usernames, names are unique), after the
-    party's: a member's new username must not pass for their host's name (409
-    `name_imitates_host`)."""
+    party's: a member's new username or display name must not pass for their host's name
+    (409 `name_imitates_host`)."""
     if changes.username is not None and not user.is_anonymous:
         await names.refuse_rename_after_host(uow, actor=user, name=changes.username)
+    if changes.display_name is not None:
+        await names.refuse_rename_after_host(uow, actor=user, name=changes.display_name)
     return await users_service.update_profile(uow, user=user, changes=changes)

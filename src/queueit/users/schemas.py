@@ -6,10 +6,18 @@ import re
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from queueit.core.text import SPACE, STRICT_BODY, CleanStr
+from queueit.core.text import REQUIRED_TEXT_PATTERN, SPACE, STRICT_BODY, CleanStr, text_schema
 from queueit.users.models import MusicProvider
+
+# The name a guest goes by (chosen at sign-in or later); what others see when there is no
+# username. One text rule (core/text.py), published as the schema's pattern.
+DisplayName = Annotated[
+    CleanStr,
+    StringConstraints(min_length=1, max_length=30),
+    text_schema(30, minLength=1, pattern=REQUIRED_TEXT_PATTERN),
+]
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]{3,30}$")
 STOREFRONT_RE = re.compile(r"^[a-z]{2}$")
@@ -56,5 +64,6 @@ class UserUpdate(BaseModel):
     model_config = STRICT_BODY
 
     username: Username | None = Field(default=None, examples=["dj-sam"])
+    display_name: DisplayName | None = Field(default=None, examples=["Sam"])
     music_provider: MusicProvider | None = Field(default=None, examples=["spotify"])
     storefront: Storefront | None = Field(default=None, examples=["gb"])

@@ -106,6 +106,8 @@ async def update_profile(uow: UnitOfWork, *, user: User, changes: UserUpdate) ->
         if await repository.username_taken(uow.session, changes.username, except_id=user.id):
             raise UsernameTaken()
         user.username = changes.username
+    if changes.display_name is not None:
+        user.display_name = changes.display_name
     if changes.music_provider is not None:
         user.music_provider = changes.music_provider
     if changes.storefront is not None:

@@ -72,23 +72,15 @@ async function refreshNow() {
   }
 }
 
-function usernameFrom(name) {
-  // Profiles hold no display name written by clients; a username shows instead, suffixed so
-  // a guest never takes a clean name from the people who will sign up with it.
-  const base = name.normalize("NFKD").replace(/[^A-Za-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "");
-  const suffix = Math.random().toString(16).slice(2, 6).padEnd(4, "0");
-  return `${(base || "guest").slice(0, 25)}-${suffix}`;
-}
-
 async function nameSupabaseGuest(name) {
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    try {
-      return await api("/users/me", { method: "PATCH", body: { username: usernameFrom(name) }, token: state.token });
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.code !== "username_taken") break;
-    }
+  // Supabase signs guests in without a name the server takes (token metadata is the
+  // client's word too): the guest names themselves on their profile, as the app does.
+  try {
+    return await api("/users/me", { method: "PATCH", body: { display_name: name }, token: state.token });
+  } catch (error) {
+    if (error instanceof ApiError && error.status !== 401) return api("/users/me", { token: state.token });
+    throw error;
   }
-  return api("/users/me", { token: state.token }); // unnamed: shown as "Guest"
 }
 
 function tokenEmail(token) {
