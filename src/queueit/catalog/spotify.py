@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 TRACK_ID_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
 ISRC_RE = re.compile(r"^[A-Z0-9]{12}$")
 MAX_LIMIT = 50
+MAX_IDS_PER_REQUEST = 50  # GET /v1/tracks?ids= takes at most 50 ids
 ISRC_LOOKUP_LIMIT = 20
 
 
@@ -209,6 +210,25 @@ class SpotifyProvider:
         )
         candidate = spotify_candidate(body) if body is not None else None
         return candidate.track if candidate else None
+
+    async def get_tracks(self, track_ids: list[str], *, market: str) -> list[Track]:
+        """`GET /tracks?ids=` in batches of 50; ids Spotify does not know come back null."""
+        wanted = [i for i in dict.fromkeys(track_ids) if TRACK_ID_RE.match(i)]
+        found: list[Track] = []
+        for start in range(0, len(wanted), MAX_IDS_PER_REQUEST):
+            body = await self._http.get_json(
+                f"{self._api}/tracks",
+                operation="get_track",
+                params={
+                    "ids": ",".join(wanted[start : start + MAX_IDS_PER_REQUEST]),
+                    "market": market.upper(),
+                },
+                tokens=self.tokens,
+            )
+            items = (body or {}).get("tracks")
+            if isinstance(items, list):
+                found.extend(c.track for c in map(spotify_candidate, items) if c is not None)
+        return found
 
     async def find_by_isrc(self, isrc: str, *, market: str) -> list[Candidate]:
         if not ISRC_RE.match(isrc):
