@@ -321,7 +321,7 @@ async def test_cross_catalog_matching_starts_from_the_verified_track(
         "/v1/catalog/us/songs",
         Reply(200, {"data": [apple_song("2003", name="Real Song 3", isrc="USABC1234563")]}),
     )
-    _, host, guest = await party(client, provider="apple")
+    _, _, guest = await party(client, provider="apple")
 
     added = await add(client, forged("sp3"), guest)
 
