@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from queueit.catalog.artwork import allowed_artwork
 from queueit.catalog.errors import CatalogUnavailable
 from queueit.catalog.http import ProviderHttp
 from queueit.catalog.providers import (
@@ -102,7 +103,7 @@ def _largest_image(album: dict[str, Any]) -> str | None:
         if not isinstance(image, dict):
             continue
         url = text_or_none(image.get("url"))
-        if url is None or not url.startswith("https://"):
+        if url is None or allowed_artwork("spotify", url) is None:
             continue
         area = (int_or_none(image.get("width")) or 0) * (int_or_none(image.get("height")) or 0)
         if best is None or area > best[0]:

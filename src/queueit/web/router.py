@@ -14,19 +14,21 @@ from importlib import resources
 from fastapi import APIRouter, Request, Response
 
 from queueit.api.deps import SettingsDep
+from queueit.catalog.artwork import CSP_IMAGE_SOURCES
 from queueit.core import errors
 from queueit.web import service
 
 router = APIRouter(include_in_schema=False)
 
 # Pages run only our own scripts and styles; data is drawn with textContent, so even a
-# script-shaped track name cannot run. Artwork comes from catalog CDNs (https) or data: URLs.
+# script-shaped track name cannot run. Images come only from this server and the catalogs'
+# own image hosts (catalog/artwork.py): no page fetches an image from a host a client chose.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' https: data:",
+        "img-src " + " ".join(("'self'", *CSP_IMAGE_SOURCES)),
         "connect-src 'self' ws: wss:",
         "manifest-src 'self'",
         "base-uri 'none'",
