@@ -72,9 +72,10 @@ async def insert(db: AsyncSession, track: Track, *, verified_at: datetime | None
 
 
 async def overwrite(
-    db: AsyncSession, song_id: uuid.UUID, track: Track, verified_at: datetime
+    db: AsyncSession, song_id: uuid.UUID, track: Track, verified_at: datetime | None
 ) -> None:
-    """Replace a row's metadata with the catalog's (`track` was built from the catalog)."""
+    """Replace a row's metadata: with the catalog's (`track` was built from the catalog,
+    `verified_at` set), or with neutral text for a track the catalog does not know."""
     await db.execute(
         update(Song)
         .where(Song.id == song_id)
