@@ -48,7 +48,7 @@ async def _token(settings: Settings, username: str, ttl: int, provider: str) -> 
         await engine.dispose()
 
 
-async def _reverify(settings: Settings, storefront: str) -> int:
+async def _reverify(settings: Settings, storefront: str, *, refresh: bool) -> int:
     import httpx
 
     from queueit.catalog.reverify import reverify_stored
@@ -67,6 +67,7 @@ async def _reverify(settings: Settings, storefront: str) -> int:
                     catalog,
                     storefront=storefront,
                     keep_unconfigured=settings.allow_unverified_tracks,
+                    refresh=refresh,
                 )
             finally:
                 await catalog.aclose()
@@ -75,7 +76,7 @@ async def _reverify(settings: Settings, storefront: str) -> int:
     sys.stderr.write(
         f"queueit: {report.verified} tracks verified, {report.unknown} unknown (text replaced),"
         f" {report.unavailable} left for a later run (catalog unavailable),"
-        f" {report.kept} kept unverified\n"
+        f" {report.kept} kept unverified, {report.gone} no longer in the catalog\n"
     )
     return 1 if report.unavailable else 0
 
@@ -143,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     reverify.add_argument(
         "--storefront", default="us", help="storefront/market of the lookups (default: us)"
     )
+    reverify.add_argument(
+        "--all",
+        action="store_true",
+        dest="refresh",
+        help="refresh verified tracks from the catalog too",
+    )
     args = parser.parse_args(argv)
     settings = Settings()
     # Logs go to stderr: `queueit token` output must be the token alone (TOKEN=$(...)).
@@ -155,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("queueit: database is up to date\n")
         return 0
     if args.command == "reverify-tracks":
-        return asyncio.run(_reverify(settings, args.storefront.lower()))
+        return asyncio.run(_reverify(settings, args.storefront.lower(), refresh=args.refresh))
     if settings.auth_mode != "local":
         sys.stderr.write("queueit: tokens are issued by Supabase in this configuration\n")
         return 2

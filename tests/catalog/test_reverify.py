@@ -133,3 +133,30 @@ async def _run_cli(argv: list[str]) -> int:
     import asyncio
 
     return await asyncio.to_thread(cli.main, argv)
+
+
+async def test_a_relinked_answer_heals_the_row_it_was_asked_for(
+    app: FastAPI, fake: FakeServer
+) -> None:
+    relinked = {**spotify_item("sp1new", name="Real Song"), "linked_from": {"id": "sp1"}}
+    fake.route("GET", "/v1/tracks", Reply(200, {"tracks": [relinked]}))
+    await _plant(app, [("spotify", "sp1", False)])
+
+    report = await reverify_stored(app.state.ctx.database, app.state.ctx.catalog)
+
+    assert report.verified == 1
+    assert (await _rows(app))["sp1"].name == "Real Song"
+
+
+async def test_refresh_rereads_verified_rows_and_keeps_vanished_ones(
+    app: FastAPI, fake: FakeServer
+) -> None:
+    fake.route("GET", "/v1/tracks", _batch)
+    await _plant(app, [("spotify", "sp1", True), ("spotify", "vanished", True)])
+
+    report = await reverify_stored(app.state.ctx.database, app.state.ctx.catalog, refresh=True)
+
+    assert (report.verified, report.gone, report.unknown) == (1, 1, 0)
+    rows = await _rows(app)
+    assert rows["sp1"].name == "Real Song"
+    assert rows["vanished"].name == POISON["name"]  # was verified: the catalog's old text

@@ -84,9 +84,13 @@ async def overwrite(
     )
 
 
-async def unverified(db: AsyncSession, *, after: uuid.UUID | None, limit: int) -> list[Song]:
-    """Rows whose text did not come from the catalog, in id order (for re-verification)."""
-    statement = select(Song).where(Song.verified_at.is_(None)).order_by(Song.id).limit(limit)
+async def to_reverify(
+    db: AsyncSession, *, after: uuid.UUID | None, limit: int, everything: bool = False
+) -> list[Song]:
+    """Rows whose text did not come from the catalog (or every row), in id order."""
+    statement = select(Song).order_by(Song.id).limit(limit)
+    if not everything:
+        statement = statement.where(Song.verified_at.is_(None))
     if after is not None:
         statement = statement.where(Song.id > after)
     return list((await db.execute(statement)).scalars())

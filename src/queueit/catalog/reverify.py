@@ -34,6 +34,7 @@ class ReverifyReport:
     unknown: int = 0  # the catalog has no such track (or no catalog here): text replaced
     unavailable: int = 0  # the provider failed: left for the next run
     kept: int = 0  # a source without a catalog, kept as sent under ALLOW_UNVERIFIED_TRACKS
+    gone: int = 0  # (refresh) verified before, no longer in the catalog: left as it was
 
 
 def _scrubbed(song: Song) -> Track:
@@ -57,14 +58,19 @@ async def reverify_stored(
     storefront: str = "us",
     batch: int = 200,
     keep_unconfigured: bool = False,
+    refresh: bool = False,
 ) -> ReverifyReport:
-    """One pass over the unverified rows (see the module docstring). Provider calls are made
+    """One pass over the unverified rows (see the module docstring); with `refresh`, over
+    every row, so verified ones take the catalog's current values too (a verified track the
+    catalog no longer knows keeps its text, which was the catalog's). Provider calls are made
     between transactions, never while a transaction is open."""
     report = ReverifyReport()
     after: uuid.UUID | None = None
     while True:
         async with open_uow(database, system=True) as uow:
-            rows = await repository.unverified(uow.session, after=after, limit=batch)
+            rows = await repository.to_reverify(
+                uow.session, after=after, limit=batch, everything=refresh
+            )
         if not rows:
             return report
         after = rows[-1].id
@@ -74,6 +80,7 @@ async def reverify_stored(
         heal: list[tuple[uuid.UUID, Track, bool]] = []
         for source, group in groups.items():
             if not catalog.has(source):
+                group = [row for row in group if row.verified_at is None]
                 if keep_unconfigured:
                     report.kept += len(group)
                 else:
@@ -88,6 +95,9 @@ async def reverify_stored(
                 continue
             for row in group:
                 track = found.get(row.provider_id)
+                if track is None and row.verified_at is not None:
+                    report.gone += 1
+                    continue
                 heal.append((row.id, track or _scrubbed(row), track is not None))
                 report.verified += track is not None
                 report.unknown += track is None

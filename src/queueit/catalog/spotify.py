@@ -154,6 +154,19 @@ def spotify_candidate(item: object) -> Candidate | None:
     return Candidate(track=track, album_type=kind, is_compilation=kind == "compilation")
 
 
+def _as_requested(item: object) -> Track | None:
+    """A batch item under the id it was asked for: with a market, Spotify may answer with a
+    relinked version (another id, `linked_from` naming the one asked for)."""
+    candidate = spotify_candidate(item)
+    if candidate is None or not isinstance(item, dict):
+        return None
+    linked = item.get("linked_from")
+    asked = linked.get("id") if isinstance(linked, dict) else None
+    if isinstance(asked, str) and asked and asked != candidate.track.id:
+        return candidate.track.model_copy(update={"id": asked})
+    return candidate.track
+
+
 class SpotifyProvider:
     def __init__(
         self,
@@ -215,7 +228,7 @@ class SpotifyProvider:
     async def get_tracks(self, track_ids: list[str], *, market: str) -> list[Track]:
         """`GET /tracks?ids=` in batches of 50; ids Spotify does not know come back null."""
         wanted = [i for i in dict.fromkeys(track_ids) if TRACK_ID_RE.match(i)]
-        found: list[Track] = []
+        found: list[Track | None] = []
         for start in range(0, len(wanted), MAX_IDS_PER_REQUEST):
             body = await self._http.get_json(
                 f"{self._api}/tracks",
@@ -228,8 +241,8 @@ class SpotifyProvider:
             )
             items = (body or {}).get("tracks")
             if isinstance(items, list):
-                found.extend(c.track for c in map(spotify_candidate, items) if c is not None)
-        return found
+                found.extend(_as_requested(item) for item in items if item)
+        return [track for track in found if track is not None]
 
     async def find_by_isrc(self, isrc: str, *, market: str) -> list[Candidate]:
         if not ISRC_RE.match(isrc):
