@@ -34,6 +34,8 @@ import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
+from queueit.catalog.local import DEMO_CATALOG_PATH, load_tracks
+
 SECRET = "bench-local-secret-" + "b" * 32
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/queueit_bench"
 SETTINGS_ENV = "QUEUEIT_BENCH_SETTINGS"
@@ -218,17 +220,13 @@ def pct(values: list[float], q: float) -> float:
 # -- phases --------------------------------------------------------------------------------
 
 
+_DEMO_IDS = [t.id for t in load_tracks(DEMO_CATALOG_PATH)]
+
+
 def track(n: int) -> dict[str, Any]:
-    return {
-        "id": f"bench-{n}",
-        "isrc": "",
-        "name": f"Bench {n}",
-        "artists": "Bench",
-        "album": "Bench",
-        "duration_ms": 200_000,
-        "image_url": "",
-        "source": "spotify",
-    }
+    """The n-th track of the bundled catalog (added tracks are verified: invented ids are
+    refused); distinct for n below its size (~700)."""
+    return {"id": _DEMO_IDS[n % len(_DEMO_IDS)], "source": "local"}
 
 
 Key = tuple[str, int]  # (queued song id, total votes): unique, every vote is a new +1
