@@ -221,7 +221,8 @@ class CatalogService:
         return TrackNotFound(f"The {CATALOG_NAMES[source]} catalog has no track with this id.")
 
     async def resolve_for_host(self, track: Track, *, host_provider: str, storefront: str) -> Track:
-        """The version of `track` the host can play.
+        """The version of `track` the host can play. `track` is a verified one (`verify`, or
+        the songs table): matching never starts from a client's text.
 
         - Same catalog as the host's, a `local` track, or a host without a provider: as is.
         - Spotify track for an Apple Music host, or Apple Music track for a Spotify host:
