@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import insert, select
 
 from queueit.catalog.models import Song
-from tests.catalog.conftest import apple_overrides, spotify_overrides
+from tests.catalog.conftest import apple_overrides, counter, spotify_overrides
 from tests.catalog.fake_server import FakeServer, Reply
 from tests.catalog.payloads import TokenEndpoint, apple_song, spotify_item
 from tests.conftest import make_settings
@@ -269,6 +269,7 @@ async def test_a_flood_of_adds_of_one_new_track_makes_one_provider_call(
         joined = await client.post(f"{API}/sessions/join", json={"join_code": code}, headers=guest)
         assert joined.status_code == 200
 
+    found_before = counter("queueit_catalog_verifications_total", source="spotify", outcome="found")
     results = await asyncio.gather(
         *(client.post(f"{API}/songs/add", json=forged("sp7"), headers=g) for g in guests)
     )
@@ -278,6 +279,8 @@ async def test_a_flood_of_adds_of_one_new_track_makes_one_provider_call(
         {r.json()["id"] for r in results}
     ) == 1
     assert len(fake.calls_to("/v1/tracks/sp7")) == 1
+    found = counter("queueit_catalog_verifications_total", source="spotify", outcome="found")
+    assert found - found_before == 1
     current = (await client.get(f"{API}/sessions/current", headers=host)).json()
     assert current["queue_total"] == 1
     assert current["queue"][0]["song"] == catalog_song("sp7", 7)
