@@ -160,3 +160,23 @@ async def test_refresh_rereads_verified_rows_and_keeps_vanished_ones(
     rows = await _rows(app)
     assert rows["sp1"].name == "Real Song"
     assert rows["vanished"].name == POISON["name"]  # was verified: the catalog's old text
+
+
+async def test_apple_music_lookups_are_batched_in_the_storefront(
+    fake: FakeServer, apple_key: Any, make_catalog: Any
+) -> None:
+    from tests.catalog.conftest import apple_overrides, catalog_settings
+    from tests.catalog.payloads import apple_song
+
+    def songs(call: Call) -> Reply:
+        ids = (call.param("ids") or "").split(",")
+        return Reply(200, {"data": [apple_song(i, name=f"Song {i}") for i in ids if i != "404"]})
+
+    fake.route("GET", "/v1/catalog/gb/songs", songs)
+    catalog = await make_catalog(catalog_settings(**apple_overrides(fake, apple_key)))
+
+    found = await catalog.lookup_many("apple_music", ["1", "2", "404", "../x"], storefront="GB")
+
+    assert {i: t.name for i, t in found.items()} == {"1": "Song 1", "2": "Song 2"}
+    (call,) = fake.calls_to("/v1/catalog/gb/songs")
+    assert call.param("ids") == "1,2,404"  # one request; a malformed id is never sent
