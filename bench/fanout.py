@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.harness import Server, bearer, gather_bounded, token
 from bench.stats import latency_summary, percentile
+from queueit.catalog.local import DEMO_CATALOG_PATH, load_tracks
 
 
 @dataclass
@@ -35,17 +36,13 @@ class Party:
     songs: list[str]  # queued song ids members can vote on (the first added one plays)
 
 
+_DEMO_IDS = [t.id for t in load_tracks(DEMO_CATALOG_PATH)]
+
+
 def track(n: int) -> dict[str, Any]:
-    return {
-        "id": f"bench-{n}",
-        "isrc": "",
-        "name": f"Bench {n}",
-        "artists": "Bench",
-        "album": "Bench",
-        "duration_ms": 200_000,
-        "image_url": "",
-        "source": "spotify",
-    }
+    """The n-th track of the bundled catalog (added tracks are verified: invented ids are
+    refused); distinct for n below its size (~700)."""
+    return {"id": _DEMO_IDS[n % len(_DEMO_IDS)], "source": "local"}
 
 
 async def make_party(http: httpx.AsyncClient, members: int, songs: int = 0) -> Party:

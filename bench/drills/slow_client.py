@@ -11,6 +11,7 @@ without bound; once the stalled client reads again it finds the close after its 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from datetime import datetime
@@ -35,16 +36,19 @@ LISTENER_P99_MS = 250.0
 
 
 def _track(n: int) -> dict[str, Any]:
-    return {
-        "id": f"slow-{n}",
-        "isrc": "",
-        "name": f"{n} {LONG}",
-        "artists": LONG,
-        "album": LONG,
-        "duration_ms": 200_000,
-        "image_url": "",
-        "source": "spotify",
-    }
+    """Added tracks carry the catalog's text: long ones come from `_long_catalog`."""
+    return {"id": f"local:slow-{n}", "source": "local"}
+
+
+def _long_catalog(workdir: Path) -> str:
+    """An operator catalog of MAX_ADDS tracks with long names (big queue.updated frames)."""
+    path = workdir / "slow-catalog.json"
+    rows = [
+        {"id": f"slow-{n}", "title": f"{n} {LONG}", "artists": LONG, "album": LONG}
+        for n in range(MAX_ADDS)
+    ]
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    return str(path)
 
 
 async def _open(url: str, tok: str, **kwargs: Any) -> ClientConnection:
@@ -97,7 +101,13 @@ async def _drill(workdir: Path) -> dict[str, Any]:
     # INFO: the server's own account of the drop (realtime_client_too_slow) is in its log.
     # The protocol keepalive (a ping unanswered for 20 + 20 s) is the other way a stalled
     # client is dropped; on a slow machine it would race the buffer rule this drill checks.
-    settings = base_settings(url, workdir, log_level="INFO", realtime_ping_interval_seconds="600")
+    settings = base_settings(
+        url,
+        workdir,
+        log_level="INFO",
+        local_catalog_path=_long_catalog(workdir),
+        realtime_ping_interval_seconds="600",
+    )
     server = Server(settings, workdir=workdir).start()
     ws_url = f"ws://127.0.0.1:{server.port}/api/v1/sessions/{party.session_id}/realtime"
     delays: list[float] = []

@@ -1,4 +1,4 @@
-"""The `queueit` command: serve, migrate, token."""
+"""The `queueit` command: serve, migrate, token, reverify-tracks."""
 
 from __future__ import annotations
 
@@ -47,6 +47,39 @@ async def _token(settings: Settings, username: str, ttl: int, provider: str) -> 
             )
     finally:
         await engine.dispose()
+
+
+async def _reverify(settings: Settings, storefront: str, *, refresh: bool) -> int:
+    import httpx
+
+    from queueit.catalog.reverify import reverify_stored
+    from queueit.catalog.service import build_catalog
+    from queueit.core.engine import create_engine, create_sessionmaker
+    from queueit.core.uow import Database
+
+    engine = create_engine(settings)
+    database = Database(settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine))
+    try:
+        async with httpx.AsyncClient() as http:
+            catalog = await build_catalog(settings, http, None)
+            try:
+                report = await reverify_stored(
+                    database,
+                    catalog,
+                    storefront=storefront,
+                    keep_unconfigured=settings.allow_unverified_tracks,
+                    refresh=refresh,
+                )
+            finally:
+                await catalog.aclose()
+    finally:
+        await engine.dispose()
+    sys.stderr.write(
+        f"queueit: {report.verified} tracks verified, {report.unknown} unknown (text replaced),"
+        f" {report.unavailable} left for a later run (catalog unavailable),"
+        f" {report.kept} kept unverified, {report.gone} no longer in the catalog\n"
+    )
+    return 1 if report.unavailable else 0
 
 
 def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
@@ -127,6 +160,19 @@ def main(argv: list[str] | None = None) -> int:
         default="spotify",
         help="music provider given to a new user (default: spotify)",
     )
+    reverify = sub.add_parser(
+        "reverify-tracks",
+        help="look up again every stored track whose text did not come from the catalog",
+    )
+    reverify.add_argument(
+        "--storefront", default="us", help="storefront/market of the lookups (default: us)"
+    )
+    reverify.add_argument(
+        "--all",
+        action="store_true",
+        dest="refresh",
+        help="refresh verified tracks from the catalog too",
+    )
     args = parser.parse_args(argv)
     settings = Settings()
     # Logs go to stderr: `queueit token` output must be the token alone (TOKEN=$(...)).
@@ -138,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_migrate(settings))
         sys.stderr.write("queueit: database is up to date\n")
         return 0
+    if args.command == "reverify-tracks":
+        return asyncio.run(_reverify(settings, args.storefront.lower(), refresh=args.refresh))
     if settings.auth_mode != "local":
         sys.stderr.write("queueit: tokens are issued by Supabase in this configuration\n")
         return 2

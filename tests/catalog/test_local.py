@@ -104,7 +104,7 @@ def test_operator_csv_is_loaded_with_the_demo(tmp_path: Path) -> None:
         'Second Track,Local Band,"Live, Loud",2021,4:00,,no,\n',
         encoding="utf-8",
     )
-    catalog = load_local_catalog(str(path))
+    catalog = load_local_catalog(str(path), artwork_origin="https://img.example")
 
     (track,) = catalog.search_now("resume cafe", limit=1)
     assert track.model_dump() == {
@@ -121,6 +121,27 @@ def test_operator_csv_is_loaded_with_the_demo(tmp_path: Path) -> None:
     assert catalog.search_now("second loud", limit=1)[0].explicit is False
     assert all(t.name != "No Artist" for t in catalog.search_now("no artist", limit=5))
     assert catalog.search_now("beat it", limit=1)[0].name == "Beat It"  # demo still there
+
+
+def test_local_artwork_is_kept_only_when_this_server_serves_it(tmp_path: Path) -> None:
+    """Every phone and TV would fetch a catalog file's artwork URL: only this server's own
+    origin (PUBLIC_BASE_URL) is allowed, any other host is dropped."""
+    path = tmp_path / "club.csv"
+    path.write_text(
+        "title,artist,duration,image_url\n"
+        "Own Art,Zyxband,3:00,https://party.example/art/own.jpg\n"
+        "Tracker,Zyxband,3:00,https://evil.example/pixel.jpg\n",
+        encoding="utf-8",
+    )
+    images = {
+        t.name: t.image_url
+        for t in load_local_catalog(str(path), artwork_origin="https://party.example").search_now(
+            "zyxband", limit=5
+        )
+    }
+    assert images == {"Own Art": "https://party.example/art/own.jpg", "Tracker": None}
+    unset = load_local_catalog(str(path)).search_now("zyxband", limit=5)
+    assert [t.image_url for t in unset] == [None, None]
 
 
 def test_operator_json_with_ids_and_artist_lists(tmp_path: Path) -> None:

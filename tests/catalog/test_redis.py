@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from queueit.catalog.cache import KEY_PREFIX as CACHE_PREFIX
 from queueit.catalog.circuit import KEY_PREFIX as CIRCUIT_PREFIX
-from queueit.catalog.errors import CatalogUnavailable
+from queueit.catalog.errors import CatalogUnavailable, TrackNotFound
 from tests.catalog.conftest import (
     SPOTIFY_SEARCH,
     CatalogFactory,
@@ -111,3 +111,22 @@ async def test_redis_trouble_degrades_to_no_cache(
     finally:
         await broken.aclose()
     assert len(fake.calls_to(SPOTIFY_SEARCH)) == 2
+
+
+async def test_instances_share_verified_tracks(
+    fake: FakeServer, tokens: TokenEndpoint, make_catalog: CatalogFactory, redis: Redis
+) -> None:
+    """A track verified by one instance (or found missing) costs no other instance a call."""
+    fake.route("GET", "/v1/tracks/shared1", Reply(200, spotify_item("shared1", name="Real")))
+    settings = catalog_settings(**spotify_overrides(fake))
+    first = await make_catalog(settings, redis)
+    second = await make_catalog(settings, redis)
+
+    assert (await first.verify("spotify", "shared1", storefront="us")).name == "Real"
+    assert (await second.verify("spotify", "shared1", storefront="us")).name == "Real"
+    for catalog in (first, second):
+        with pytest.raises(TrackNotFound):
+            await catalog.verify("spotify", "missing1", storefront="us")
+
+    assert len(fake.calls_to("/v1/tracks/shared1")) == 1
+    assert len(fake.calls_to("/v1/tracks/missing1")) == 1

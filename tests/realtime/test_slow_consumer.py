@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,7 +14,6 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import make_settings
-from tests.factories import track
 from tests.realtime.harness import (
     ThreadServer,
     bearer,
@@ -29,6 +29,22 @@ SONGS = 30
 LONG = "x" * 480  # big queue.updated frames fill the stalled socket's buffers quickly
 
 
+def long_catalog(path: Path) -> str:
+    """An operator catalog of tracks with long names (added tracks are the catalog's)."""
+    rows = [
+        {
+            "id": f"slow-{n}",
+            "title": f"{n} {LONG}",
+            "artists": LONG,
+            "album": LONG,
+            "duration_ms": 200_000,
+        }
+        for n in range(SONGS)
+    ]
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    return str(path)
+
+
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ThreadServer]:
     settings = make_settings(
@@ -36,6 +52,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ThreadServer]:
         tmp_path / "data",
         realtime_buffer_size=8,
         realtime_close_timeout_seconds=60,
+        local_catalog_path=long_catalog(tmp_path / "long.json"),
     )
     running = ThreadServer(settings).start()
     try:
@@ -80,7 +97,7 @@ async def test_slow_client_is_dropped_without_delaying_others(
             for ws, out in zip(listeners, received, strict=True)
         ]
         for n in range(SONGS):
-            song = track(n, name=f"{n} {LONG}", artists=LONG, album=LONG)
+            song = {"source": "local", "id": f"local:slow-{n}"}
             added = await http.post("/api/v1/songs/add", json=song, headers=party.host)
             assert added.status_code == 200, added.text
         # Every listener gets every change (autoplay is 3 events, then one per add) ...

@@ -277,7 +277,15 @@ MATRIX = (
     ),
     Case("users/update", "UPDATE users SET username = 'rls-pwned' WHERE id = :guest2", NOBODY),
     Case("sessions/update", "UPDATE sessions SET is_locked = true WHERE id = :session", HOST),
-    Case("songs/update", "UPDATE songs SET name = 'Renamed' WHERE id = :song", PARTY, PARTY),
+    # The shared catalog: members insert the rows the server built (the verified path), but
+    # nobody updates one, or a guest could rename a track in every party (migration 0003).
+    Case("songs/update", "UPDATE songs SET name = 'Renamed' WHERE id = :song", NOBODY),
+    Case(
+        "songs/update-verified",
+        "UPDATE songs SET verified_at = now(), image_url = 'https://evil.example/a.jpg'"
+        " WHERE id = :song",
+        NOBODY,
+    ),
     Case(
         "queued_songs/update",
         "UPDATE queued_songs SET status = 'removed', finished_at = now() WHERE id = :queued2",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -158,11 +159,26 @@ def serve(directory: Path, *, secret: str = TEST_SECRET, **settings: str) -> Ite
     assert "Traceback" not in err.read_text(), err.read_text()[-3000:]
 
 
+# Script-shaped track text, for the tests that it renders as text. Added tracks carry the
+# catalog's text, so it comes from an operator catalog (ids local:evil-1, local:evil-2).
+EVIL_NAME = "<img src=x onerror=alert(1)>"
+EVIL_ARTISTS = '"><svg onload=alert(3)>'
+EVIL_QUEUED = "<script>alert(2)</script>"
+EVIL_CATALOG = [
+    {"id": "evil-1", "title": EVIL_NAME, "artists": EVIL_ARTISTS, "album": "<b>album</b>"},
+    {"id": "evil-2", "title": EVIL_QUEUED, "artists": EVIL_ARTISTS, "album": "<b>album</b>"},
+]
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A local-auth-mode server shared by a module's browser tests."""
+    """A local-auth-mode server shared by a module's browser tests (the demo catalog plus
+    EVIL_CATALOG)."""
     _need_browser()
-    with serve(tmp_path_factory.mktemp("web-serve")) as server:
+    directory = tmp_path_factory.mktemp("web-serve")
+    catalog = directory / "evil-catalog.json"
+    catalog.write_text(json.dumps(EVIL_CATALOG), encoding="utf-8")
+    with serve(directory, local_catalog_path=str(catalog)) as server:
         yield server
 
 

@@ -14,16 +14,20 @@ from typing import Any
 import pytest
 
 from tests.factories import token_for
-from tests.web.conftest import LiveServer, output_dir, serve
+from tests.web.conftest import (
+    EVIL_ARTISTS,
+    EVIL_NAME,
+    EVIL_QUEUED,
+    LiveServer,
+    output_dir,
+    serve,
+)
 
 pytestmark = pytest.mark.slow
 
 PHONE = {"width": 360, "height": 740}
 HD = {"width": 1920, "height": 1080}
 TIMEOUT_MS = 10_000
-EVIL_NAME = "<img src=x onerror=alert(1)>"
-EVIL_ARTISTS = '"><svg onload=alert(3)>'
-EVIL_QUEUED = "<script>alert(2)</script>"
 
 
 class Watched:
@@ -383,18 +387,8 @@ def test_page_polls_while_the_socket_is_blocked(live_server: LiveServer, open_pa
 
 def test_track_names_render_as_text(live_server: LiveServer, open_page: Any) -> None:
     party, _ = live_server.create_party()
-    evil = {
-        "id": "evil-1",
-        "isrc": "",
-        "name": EVIL_NAME,
-        "artists": EVIL_ARTISTS,
-        "album": "<b>album</b>",
-        "duration_ms": 1000,
-        "image_url": "",
-        "source": "spotify",
-    }
-    live_server.add(party.host, evil)
-    live_server.add(party.host, {**evil, "id": "evil-2", "name": EVIL_QUEUED})
+    live_server.add(party.host, {"id": "local:evil-1", "source": "local"})
+    live_server.add(party.host, {"id": "local:evil-2", "source": "local"})
     page = open_page(f"{live_server.base_url}/join/{party.code}")
     join(page, "<i>Eve</i>")
 

@@ -19,7 +19,9 @@ STATIC = resources.files("queueit.web").joinpath("static")
 REQUIRED_CSP = [
     "script-src 'self'",
     "connect-src 'self' ws: wss:",
-    "img-src 'self' https: data:",
+    # Artwork only from the catalogs' own image hosts (catalog/artwork.py), never any https
+    # host a client or a catalog file names.
+    "img-src 'self' https://i.scdn.co https://*.mzstatic.com",
     "default-src 'none'",
     "frame-ancestors 'none'",
 ]
@@ -44,6 +46,8 @@ async def test_pages_are_served_with_a_strict_csp(client: httpx.AsyncClient, pat
     policy = response.headers["content-security-policy"]
     for directive in REQUIRED_CSP:
         assert directive in policy
+    (images,) = [d.split()[1:] for d in policy.split(";") if d.split()[0] == "img-src"]
+    assert "https:" not in images and "data:" not in images and "*" not in images
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["x-frame-options"] == "DENY"

@@ -25,17 +25,25 @@ router = APIRouter(prefix="/songs", tags=["songs"])
     responses=errors_for(401, 404, 409, 422, 429, 503),
 )
 async def add(uow: Uow, user: CurrentUser, state: State, body: AddSongIn) -> QueuedSongOut:
-    """Queue a track from a search result. Adding a track already queued counts as your upvote
-    on it. The first song of a party with nothing playing starts at once. Guests get 409
-    `session_locked` while the host has locked the queue; 422 `track_unavailable` when the
-    host's catalog has no match."""
+    """Queue a track from a search result. Only `source` and `id` are used: the server looks
+    the track up in its catalog and stores and shows the catalog's name, artists, album,
+    duration, artwork, ISRC and explicit flag (whatever else was sent is ignored). Adding a
+    track already queued counts as your upvote on it. The first song of a party with nothing
+    playing starts at once. Guests get 409 `session_locked` while the host has locked the
+    queue. 422 `track_not_found` when the catalog has no such track, 422
+    `catalog_not_configured` when this server has no catalog for `source`, 422
+    `track_unavailable` when the host's catalog has no match, 503 `catalog_unavailable` (with
+    `Retry-After`) when the provider is down and the track is not stored yet."""
     return await adding.add_track(
         uow,
         actor=user,
-        track=body,
+        source=body.source,
+        track_id=body.id,
+        sent=body.as_sent(),
         catalog=state.catalog,
         max_queue_length=state.settings.max_queue_length,
         max_songs_per_guest=state.settings.max_songs_per_guest,
+        allow_unverified=state.settings.allow_unverified_tracks,
     )
 
 

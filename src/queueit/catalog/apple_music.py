@@ -34,6 +34,7 @@ TOKEN_TTL_SECONDS = 12 * 3600  # Apple allows up to 180 days; short-lived limits
 TOKEN_RENEW_MARGIN_SECONDS = 15 * 60
 MAX_SEARCH_LIMIT = 25  # Apple's maximum page size for catalog search
 ARTWORK_SIZE = 600
+MAX_IDS_PER_REQUEST = 300  # GET /catalog/{sf}/songs?ids= takes at most 300 ids
 SONG_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 STOREFRONT_RE = re.compile(r"^[a-z]{2}$")
 ISRC_RE = re.compile(r"^[A-Z0-9]{12}$")
@@ -216,6 +217,20 @@ class AppleMusicProvider:
         )
         songs = _songs((body or {}).get("data"))
         return songs[0].track if songs else None
+
+    async def get_tracks(self, track_ids: list[str], *, market: str) -> list[Track]:
+        """`GET /catalog/{sf}/songs?ids=` in batches of 300; unknown ids are left out."""
+        wanted = [i for i in dict.fromkeys(track_ids) if SONG_ID_RE.match(i)]
+        found: list[Track] = []
+        for start in range(0, len(wanted), MAX_IDS_PER_REQUEST):
+            body = await self._http.get_json(
+                f"{self._api}/catalog/{_storefront(market)}/songs",
+                operation="get_track",
+                params={"ids": ",".join(wanted[start : start + MAX_IDS_PER_REQUEST])},
+                tokens=self.tokens,
+            )
+            found.extend(c.track for c in _songs((body or {}).get("data")))
+        return found
 
     async def find_by_isrc(self, isrc: str, *, market: str) -> list[Candidate]:
         if not ISRC_RE.match(isrc):

@@ -29,6 +29,21 @@ class TrackUnavailable(errors.Unprocessable):
     detail = "This track is not available in the host's music catalog."
 
 
+class TrackNotFound(errors.Unprocessable):
+    """The catalog named by an added track's `source` has no track with its `id`."""
+
+    code = "track_not_found"
+    detail = "The catalog has no track with this id."
+
+
+class CatalogNotConfigured(errors.Unprocessable):
+    """An added track's `source` names a catalog this server has no credentials for (and
+    ALLOW_UNVERIFIED_TRACKS is off): the track cannot be verified, so it is not queued."""
+
+    code = "catalog_not_configured"
+    detail = "That catalog is not configured on this server, so its tracks cannot be added."
+
+
 class CatalogSourceNotConfigured(errors.NotFound):
     """`source=` names a provider this server has no credentials for."""
 

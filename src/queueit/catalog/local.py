@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import structlog
 
+from queueit.catalog.artwork import allowed_artwork
 from queueit.catalog.errors import CatalogMisconfigured
 from queueit.catalog.normalize import index_tokens, query_tokens, slug
 from queueit.catalog.providers import Candidate, build_track, int_or_none
@@ -140,14 +141,20 @@ def load_tracks(path: Path, *, taken: set[str] | None = None) -> list[Track]:
     return tracks
 
 
-def load_local_catalog(operator_path: str = "") -> LocalCatalog:
+def load_local_catalog(operator_path: str = "", *, artwork_origin: str = "") -> LocalCatalog:
     """The demo catalog plus, when LOCAL_CATALOG_PATH is set, the operator's file (read anew
-    on every start: the operator may have changed it)."""
+    on every start: the operator may have changed it). The file's artwork is kept only when
+    this server serves it (`artwork_origin`, PUBLIC_BASE_URL): catalog/artwork.py."""
     if not operator_path:
         return _demo_catalog()
     taken: set[str] = set()
     tracks = load_tracks(DEMO_CATALOG_PATH, taken=taken)
-    own = load_tracks(Path(operator_path).expanduser(), taken=taken)
+    own = [
+        track
+        if allowed_artwork("local", track.image_url, own_origin=artwork_origin) == track.image_url
+        else track.model_copy(update={"image_url": None})
+        for track in load_tracks(Path(operator_path).expanduser(), taken=taken)
+    ]
     log.info("local_catalog_loaded", path=operator_path, tracks=len(own))
     tracks.extend(own)
     return LocalCatalog(tracks)
@@ -236,6 +243,9 @@ class LocalCatalog:
 
     async def get_track(self, track_id: str, *, market: str) -> Track | None:
         return self._by_id.get(track_id)
+
+    async def get_tracks(self, track_ids: list[str], *, market: str) -> list[Track]:
+        return [self._by_id[i] for i in dict.fromkeys(track_ids) if i in self._by_id]
 
     async def find_by_isrc(self, isrc: str, *, market: str) -> list[Candidate]:
         return [Candidate(track=track) for track in self._by_isrc.get(isrc.upper(), [])]

@@ -36,3 +36,10 @@ RESOLUTIONS = Counter(
     "cached, passthrough).",
     ["target", "outcome"],
 )
+VERIFICATIONS = Counter(
+    "queueit_catalog_verifications",
+    "Added tracks looked up in their catalog, by source and outcome (stored: already verified "
+    "in the songs table; cached; found; not_found; not_configured; unverified: taken as sent "
+    "under ALLOW_UNVERIFIED_TRACKS).",
+    ["source", "outcome"],
+)

@@ -1,4 +1,6 @@
-"""The songs table: catalog tracks keyed by source and the provider's id."""
+"""The songs table: catalog tracks keyed by source and the provider's id. `verified_at` is
+when the server last took the row's metadata from the catalog itself; NULL marks a row whose
+text came from a client (rows from before migration 0003, or ALLOW_UNVERIFIED_TRACKS)."""
 
 from __future__ import annotations
 
@@ -28,3 +30,4 @@ class Song(Base):
     image_url: Mapped[str | None] = mapped_column(String(1000))
     explicit: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

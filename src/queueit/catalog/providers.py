@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol
 import structlog
 from pydantic import ValidationError
 
+from queueit.catalog.artwork import allowed_artwork
 from queueit.catalog.schemas import Source, Track
 
 log = structlog.get_logger(__name__)
@@ -34,13 +35,22 @@ class CatalogProvider(Protocol):
 
     async def get_track(self, track_id: str, *, market: str) -> Track | None: ...
 
+    async def get_tracks(self, track_ids: list[str], *, market: str) -> list[Track]:
+        """The tracks of `track_ids` the catalog knows (batched where the API allows);
+        unknown ids are simply missing from the result."""
+        ...
+
     async def find_by_isrc(self, isrc: str, *, market: str) -> list[Candidate]: ...
 
     def health(self) -> str: ...
 
 
 def build_track(source: Source, fields: dict[str, Any]) -> Track | None:
-    """A validated Track, or None (logged) when the provider's item is incomplete or odd."""
+    """A validated Track, or None (logged) when the provider's item is incomplete or odd.
+    Artwork off the provider's own image hosts is dropped (catalog/artwork.py)."""
+    if source != "local":
+        image = fields.get("image_url")
+        fields = {**fields, "image_url": allowed_artwork(source, image) if image else None}
     try:
         return Track.model_validate({**fields, "source": source})
     except ValidationError as exc:

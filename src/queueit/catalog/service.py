@@ -6,6 +6,7 @@ Built once at startup by `build_catalog` and kept on the app state (`state.catal
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from typing import TYPE_CHECKING
 
@@ -24,8 +25,10 @@ from queueit.catalog.cache import MemoryCache, RedisCache, ResultCache, SingleFl
 from queueit.catalog.circuit import Circuit
 from queueit.catalog.errors import (
     CatalogMisconfigured,
+    CatalogNotConfigured,
     CatalogSourceNotConfigured,
     CatalogUnavailable,
+    TrackNotFound,
     TrackUnavailable,
 )
 from queueit.catalog.http import DEFAULT_RETRY_BACKOFF_SECONDS, ProviderHttp
@@ -58,6 +61,8 @@ CATALOG_NAMES: dict[str, str] = {
 }
 RESOLVED_TTL_SECONDS = 24 * 3600.0
 UNAVAILABLE_TTL_SECONDS = 600.0
+VERIFIED_TTL_SECONDS = 24 * 3600.0
+NOT_FOUND_TTL_SECONDS = 600.0
 _NOT_FOUND = b"null"
 _TRACKS = TypeAdapter(list[Track])
 
@@ -84,6 +89,7 @@ class CatalogService:
         self._search_ttl = search_ttl
         self._search_flights: SingleFlight[list[Track]] = SingleFlight()
         self._resolve_flights: SingleFlight[Track | None] = SingleFlight()
+        self._verify_flights: SingleFlight[Track | None] = SingleFlight()
 
     @property
     def sources(self) -> list[Source]:
@@ -151,8 +157,72 @@ class CatalogService:
         source: Source | None = "spotify" if self.has("spotify") else None
         return await self.search(query=query, limit=limit, market=market, source=source)
 
+    async def verify(self, source: Source, track_id: str, *, storefront: str) -> Track:
+        """The catalog's own record of track `(source, track_id)`: the bundled entry (local),
+        `GET /tracks/{id}` (Spotify), the catalog song in `storefront` (Apple Music). Nothing
+        else a client sent is used. Cached (a track 24 h, "no such track" 10 min); concurrent
+        lookups of one track share one provider call.
+
+        Raises CatalogNotConfigured (422) when this server has no `source` catalog,
+        TrackNotFound (422) when the catalog has no such track, CatalogUnavailable (503)
+        when the provider fails (never cached)."""
+        provider = self._providers.get(source)
+        if provider is None:
+            metrics.VERIFICATIONS.labels(source, "not_configured").inc()
+            raise CatalogNotConfigured(
+                f"The {CATALOG_NAMES[source]} catalog is not configured on this server, so "
+                "its tracks cannot be added."
+            )
+        market = storefront.lower()
+        if source == "local":  # an in-memory index: nothing to cache
+            found = await provider.get_track(track_id, market=market)
+            metrics.VERIFICATIONS.labels(source, "found" if found else "not_found").inc()
+            if found is None:
+                raise self._not_found(source)
+            return found
+        key = f"track:{source}:{market}:{_digest(track_id)}"
+        cached = await self._cache.get(key)
+        if cached is not None:
+            metrics.VERIFICATIONS.labels(source, "cached").inc()
+            if cached == _NOT_FOUND:
+                raise self._not_found(source)
+            try:
+                return Track.model_validate_json(cached)
+            except ValidationError:
+                log.warning("catalog_cache_entry_invalid", provider=source)
+
+        async def fetch() -> Track | None:
+            track = await provider.get_track(track_id, market=market)
+            metrics.VERIFICATIONS.labels(source, "found" if track else "not_found").inc()
+            if track is None:
+                await self._cache.set(key, _NOT_FOUND, ttl=NOT_FOUND_TTL_SECONDS)
+            else:
+                await self._cache.set(
+                    key, track.model_dump_json().encode(), ttl=VERIFIED_TTL_SECONDS
+                )
+            return track
+
+        found = await self._verify_flights.run(key, fetch)
+        if found is None:
+            raise self._not_found(source)
+        return found
+
+    async def lookup_many(
+        self, source: Source, track_ids: list[str], *, storefront: str
+    ) -> dict[str, Track]:
+        """The catalog's records of many tracks at once (batched requests), by id; ids the
+        catalog does not know are missing. For re-verifying stored tracks (cli.py)."""
+        provider = self.provider(source)
+        found = await provider.get_tracks(track_ids, market=storefront.lower())
+        return {track.id: track for track in found}
+
+    @staticmethod
+    def _not_found(source: Source) -> TrackNotFound:
+        return TrackNotFound(f"The {CATALOG_NAMES[source]} catalog has no track with this id.")
+
     async def resolve_for_host(self, track: Track, *, host_provider: str, storefront: str) -> Track:
-        """The version of `track` the host can play.
+        """The version of `track` the host can play. `track` is a verified one (`verify`, or
+        the songs table): matching never starts from a client's text.
 
         - Same catalog as the host's, a `local` track, or a host without a provider: as is.
         - Spotify track for an Apple Music host, or Apple Music track for a Spotify host:
@@ -219,7 +289,11 @@ class CatalogService:
         return "ok" if all(status == "ok" for status in statuses) else "degraded"
 
     async def aclose(self) -> None:
-        await asyncio.gather(self._search_flights.aclose(), self._resolve_flights.aclose())
+        await asyncio.gather(
+            self._search_flights.aclose(),
+            self._resolve_flights.aclose(),
+            self._verify_flights.aclose(),
+        )
         await self._cache.clear()
 
 
@@ -254,7 +328,13 @@ async def build_catalog(
     rate-limit circuits (shared through Redis when given). Raises CatalogMisconfigured on
     half-set credentials, an unreadable key or catalog file, or a CATALOG_PROVIDER whose
     credentials are missing."""
-    local = await asyncio.to_thread(load_local_catalog, settings.local_catalog_path)
+    local = await asyncio.to_thread(
+        functools.partial(
+            load_local_catalog,
+            settings.local_catalog_path,
+            artwork_origin=settings.public_base_url,
+        )
+    )
     providers: dict[Source, CatalogProvider] = {"local": local}
 
     def provider_http(name: str) -> ProviderHttp:

@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from queueit.catalog.artwork import allowed_artwork
 from queueit.catalog.errors import CatalogUnavailable
 from queueit.catalog.http import ProviderHttp
 from queueit.catalog.providers import (
@@ -27,6 +28,7 @@ log = structlog.get_logger(__name__)
 TRACK_ID_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
 ISRC_RE = re.compile(r"^[A-Z0-9]{12}$")
 MAX_LIMIT = 50
+MAX_IDS_PER_REQUEST = 50  # GET /v1/tracks?ids= takes at most 50 ids
 ISRC_LOOKUP_LIMIT = 20
 
 
@@ -101,7 +103,7 @@ def _largest_image(album: dict[str, Any]) -> str | None:
         if not isinstance(image, dict):
             continue
         url = text_or_none(image.get("url"))
-        if url is None or not url.startswith("https://"):
+        if url is None or allowed_artwork("spotify", url) is None:
             continue
         area = (int_or_none(image.get("width")) or 0) * (int_or_none(image.get("height")) or 0)
         if best is None or area > best[0]:
@@ -150,6 +152,19 @@ def spotify_candidate(item: object) -> Candidate | None:
         album_type if album_type in ("album", "single", "compilation") else None
     )
     return Candidate(track=track, album_type=kind, is_compilation=kind == "compilation")
+
+
+def _as_requested(item: object) -> Track | None:
+    """A batch item under the id it was asked for: with a market, Spotify may answer with a
+    relinked version (another id, `linked_from` naming the one asked for)."""
+    candidate = spotify_candidate(item)
+    if candidate is None or not isinstance(item, dict):
+        return None
+    linked = item.get("linked_from")
+    asked = linked.get("id") if isinstance(linked, dict) else None
+    if isinstance(asked, str) and asked and asked != candidate.track.id:
+        return candidate.track.model_copy(update={"id": asked})
+    return candidate.track
 
 
 class SpotifyProvider:
@@ -209,6 +224,25 @@ class SpotifyProvider:
         )
         candidate = spotify_candidate(body) if body is not None else None
         return candidate.track if candidate else None
+
+    async def get_tracks(self, track_ids: list[str], *, market: str) -> list[Track]:
+        """`GET /tracks?ids=` in batches of 50; ids Spotify does not know come back null."""
+        wanted = [i for i in dict.fromkeys(track_ids) if TRACK_ID_RE.match(i)]
+        found: list[Track | None] = []
+        for start in range(0, len(wanted), MAX_IDS_PER_REQUEST):
+            body = await self._http.get_json(
+                f"{self._api}/tracks",
+                operation="get_track",
+                params={
+                    "ids": ",".join(wanted[start : start + MAX_IDS_PER_REQUEST]),
+                    "market": market.upper(),
+                },
+                tokens=self.tokens,
+            )
+            items = (body or {}).get("tracks")
+            if isinstance(items, list):
+                found.extend(_as_requested(item) for item in items if item)
+        return [track for track in found if track is not None]
 
     async def find_by_isrc(self, isrc: str, *, market: str) -> list[Candidate]:
         if not ISRC_RE.match(isrc):

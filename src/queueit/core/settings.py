@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     local_catalog_path: str = ""
     catalog_timeout_seconds: float = 5.0
     search_cache_seconds: int = 300
+    # Queue tracks of a catalog this server has no credentials for with the metadata the
+    # client sent (docs/CATALOG.md "Trusted tracks"). Off by default; refused in production.
+    allow_unverified_tracks: bool = False
 
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_max_age: int = 3600
@@ -271,6 +274,11 @@ class Settings(BaseSettings):
             )
         if self.bench_endpoints:
             problems.append("BENCH_ENDPOINTS is for benchmarks only; unset it in production")
+        if self.allow_unverified_tracks:
+            problems.append(
+                "ALLOW_UNVERIFIED_TRACKS lets clients name what a party shows; unset it in"
+                " production"
+            )
         if self.is_sqlite and not self.allow_sqlite_in_production:
             problems.append(
                 "DATABASE_URL points at SQLite; set ALLOW_SQLITE_IN_PRODUCTION=true to accept it"

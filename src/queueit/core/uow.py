@@ -84,6 +84,22 @@ class UnitOfWork:
         before `act_as` sees nothing rather than everything."""
         await self._switch(rls.RLS_USER_ROLE, {})
 
+    @asynccontextmanager
+    async def as_system(self) -> AsyncIterator[None]:
+        """Run the statements inside as the server itself, then go back to the caller (same
+        transaction). For the few writes the server makes on its own authority during a
+        request, such as replacing client text in the shared catalog with the catalog's."""
+        if self._rls is None:
+            yield
+            return
+        role, claims = self._rls.role, dict(self._rls.claims)
+        await self._switch(rls.RLS_SYSTEM_ROLE, {})
+        try:
+            yield
+        finally:
+            if role is not None:
+                await self._switch(role, claims)
+
     async def _switch(self, role: str, claims: dict[str, Any]) -> None:
         if self._rls is not None:
             await self._rls.switch(role, claims)

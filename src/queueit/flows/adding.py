@@ -1,10 +1,11 @@
-"""Adding a track to a party: the catalog says which track it is in the host's catalog, the
-server keeps it, the party queues it. Every way a track enters a party goes through here."""
+"""Adding a track to a party: the catalog says which track it is (its own record, never the
+client's text) and in which version the host plays it, the server keeps it, the party queues
+it. Every way a track enters a party goes through here."""
 
 from __future__ import annotations
 
 from queueit.catalog import store
-from queueit.catalog.schemas import Track
+from queueit.catalog.schemas import Source, Track
 from queueit.catalog.service import CatalogService
 from queueit.core.uow import UnitOfWork
 from queueit.party import songs
@@ -16,19 +17,30 @@ async def add_track(
     uow: UnitOfWork,
     *,
     actor: User,
-    track: Track,
+    source: Source,
+    track_id: str,
     catalog: CatalogService,
     max_queue_length: int,
     max_songs_per_guest: int,
+    sent: Track | None = None,
+    allow_unverified: bool = False,
 ) -> QueuedSongOut:
-    """Queue `track` in the caller's party; re-adding a queued track is an upvote."""
+    """Queue track `(source, track_id)` in the caller's party; re-adding a queued track is an
+    upvote. `sent` is the client's description, used only under ALLOW_UNVERIFIED_TRACKS."""
     party = await songs.party_to_add_to(uow, actor)
     # Network I/O happens before any lock is taken.
-    resolved = await catalog.resolve_for_host(
-        track, host_provider=party.host_provider, storefront=party.host_storefront
+    trusted = await store.trusted_track(
+        uow,
+        catalog,
+        source=source,
+        track_id=track_id,
+        host_provider=party.host_provider,
+        storefront=party.host_storefront,
+        sent=sent,
+        allow_unverified=allow_unverified,
     )
     adding = await songs.begin_add(uow, actor)
-    song_id = await store.song_id(uow, track=resolved)
+    song_id = await store.song_id(uow, trusted)
     return await songs.add_song(
         uow,
         adding,

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
 
-from queueit.catalog.schemas import Track
-from queueit.core.text import SPACE, STRICT_BODY, CleanStr
+from queueit.catalog.schemas import ImageUrl, Isrc, ProviderId, Source, Track
+from queueit.core.text import SPACE, STRICT_BODY, CleanStr, RequiredTrackText, TrackText
 from queueit.party.models import SongStatus
 from queueit.users.schemas import UserOut
 
@@ -142,7 +142,27 @@ class VoteOut(BaseModel):
     total_votes: int
 
 
-class AddSongIn(Track):
-    """The track to add, exactly as a search returned it (`isrc`, `image_url` may be "")."""
+class AddSongIn(BaseModel):
+    """The track to add. `source` and `id` say which track; the server looks it up in its
+    catalog and stores and shows the catalog's metadata. A search result may be sent as it
+    came (the iOS app and the guest page do): its other fields are checked for shape, then
+    ignored (docs/CATALOG.md, "Trusted tracks")."""
 
     model_config = STRICT_BODY
+
+    id: ProviderId = Field(examples=["4uLU6hMCjMI75M1A2tKUQC"])
+    source: Source = Field(examples=["spotify"])
+    isrc: Isrc = ""
+    name: RequiredTrackText | None = None
+    artists: RequiredTrackText | None = None
+    album: TrackText = ""
+    duration_ms: int | None = Field(default=None, ge=0, le=3_600_000)
+    image_url: ImageUrl = None
+    explicit: bool | None = None
+
+    def as_sent(self) -> Track | None:
+        """The client's own description of the track (used only under
+        ALLOW_UNVERIFIED_TRACKS), or None when it is incomplete."""
+        if self.name is None or self.artists is None or self.duration_ms is None:
+            return None
+        return Track.model_validate(self.model_dump())

@@ -14,6 +14,7 @@ from importlib import resources
 from fastapi import APIRouter, Request, Response
 
 from queueit.api.deps import SettingsDep
+from queueit.catalog.artwork import CSP_IMAGE_SOURCES
 from queueit.core import errors
 from queueit.web import service
 
@@ -21,7 +22,8 @@ router = APIRouter(include_in_schema=False)
 
 
 # Pages run only our own scripts and styles; data is drawn with textContent, so even a
-# script-shaped track name cannot run. Artwork comes from catalog CDNs (https) or data: URLs.
+# script-shaped track name cannot run. Images come only from this server and the catalogs'
+# own image hosts (catalog/artwork.py): no page fetches an image from a host a client chose.
 def content_security_policy(connect_origin: str = "") -> str:
     """The pages' policy; `connect_origin` (Supabase Auth, when the guest page signs guests in
     there) is the one other origin a page may call."""
@@ -31,7 +33,7 @@ def content_security_policy(connect_origin: str = "") -> str:
             "default-src 'none'",
             "script-src 'self'",
             "style-src 'self'",
-            "img-src 'self' https: data:",
+            "img-src " + " ".join(("'self'", *CSP_IMAGE_SOURCES)),
             connect,
             "manifest-src 'self'",
             "base-uri 'none'",
