@@ -30,7 +30,8 @@ from tests.services import asyncpg_url as asyncpg_url  # re-exported for the tes
 PG_URL = services.worker_pg_url()
 REDIS_URL = services.worker_redis_url()
 REQUIRE_SERVICES = os.environ.get("QUEUEIT_REQUIRE_SERVICES") == "1"
-TEST_SECRET = "test-local-secret-" + "x" * 32
+# Strong enough for the production checks (tests/ops start production-mode servers with it).
+TEST_SECRET = "test-local-secret-q7Vd2LkP9sXw4ZrT8nBc6MhJ3yFgA5eU"
 TABLES = [
     "skip_requests",
     "votes",

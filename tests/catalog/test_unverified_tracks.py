@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from queueit.catalog.models import Song
 from queueit.core.settings import Settings
+from tests.conftest import TEST_SECRET
 from tests.factories import make_host, make_user
 
 API = "/api/v1"
@@ -91,7 +92,7 @@ def test_production_refuses_unverified_tracks() -> None:
     settings = Settings(
         _env_file=None,
         environment="production",
-        local_jwt_secret="s" * 40,
+        local_jwt_secret=TEST_SECRET,
         database_url="postgresql://u@h/db",
         allow_unverified_tracks=True,
     )
@@ -99,7 +100,7 @@ def test_production_refuses_unverified_tracks() -> None:
     settings = Settings(
         _env_file=None,
         environment="production",
-        local_jwt_secret="s" * 40,
+        local_jwt_secret=TEST_SECRET,
         database_url="postgresql://u@h/db",
     )
     assert settings.production_problems() == []
