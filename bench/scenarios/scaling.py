@@ -149,7 +149,7 @@ def run(ctx: Context) -> ScenarioResult:
         details["warning"] = warning
     per_size: dict[int, dict[str, Any]] = {}
     settings = base_settings(ctx.database_url, data_dir, max_queue_length="10000")
-    with Server(settings, workers=1, workdir=data_dir) as server:
+    with Server(settings, workers=1, workdir=data_dir, cpus=ctx.server_cpus) as server:
         for size, party in parties.items():
             get = loadgen.Request(
                 "GET", "/api/v1/sessions/current", bearer(token(party.member_ids[0]))
