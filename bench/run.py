@@ -17,6 +17,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -106,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         EXTRA_SETTINGS[key.strip().lower()] = value
 
     raise_open_files_limit()
+    # `timeout` or a CI runner ending the run: unwind, so every server (in its own session,
+    # out of reach of the signal) is stopped by its `with` block instead of left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ctx = Context(
         database_url=args.database_url,
         redis_url=args.redis_url,
