@@ -132,8 +132,12 @@ class Placement:
 
 
 def postgres_cpus() -> str:
-    pids = postgres_pids()
-    return allowed_cpus(pids[0]) if pids else "?"
+    """The cores PostgreSQL may use (its first process that answers)."""
+    for pid in postgres_pids():
+        cpus = allowed_cpus(pid)
+        if cpus:
+            return cpus
+    return "?"
 
 
 def choose_placement(workers: int, *, pin: bool) -> Placement:
