@@ -114,12 +114,13 @@ def run(ctx: Context) -> ScenarioResult:
                 )
             )
 
-    for parties, members, target in ((1, 200, TARGET_P99_200), (50, 20, None)):
+    redis_cases: list[tuple[int, int, float | None]] = [(1, 200, TARGET_P99_200), (50, 20, None)]
+    for parties, members, redis_target in redis_cases:
         label = f"{parties} parties x {members} clients, 2 processes + Redis"
         phase = _guarded(rows, label, lambda p=parties, m=members: two_processes(p, m))
         if phase is not None:
             details[f"parties_{parties}x{members}_two_processes_redis"] = phase
-            rows.append(_row(label, phase, target))
+            rows.append(_row(label, phase, redis_target))
 
     def idle_memory() -> dict[str, Any]:
         with _server(ctx, "fanout-idle") as server:
