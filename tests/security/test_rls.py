@@ -180,16 +180,27 @@ async def _become(conn: AsyncConnection, claims: dict[str, Any] | None) -> None:
     await conn.execute(text("SET LOCAL ROLE queueit_user"))
 
 
-async def _attempt(world: World, actor: str, sql: str, params: dict[str, Any]) -> int | None:
-    """Rows read or written by `sql` as `actor` (rolled back); None when refused outright."""
+async def _attempt(
+    world: World,
+    actor: str,
+    sql: str,
+    params: dict[str, Any],
+    *,
+    before: str = "",
+    refusals: frozenset[str] = frozenset({INSUFFICIENT_PRIVILEGE}),
+) -> int | None:
+    """Rows read or written by `sql` as `actor` (rolled back); None when refused outright.
+    `before` runs first in the same transaction, as the same actor."""
     engine = create_async_engine(asyncpg_url(PG_URL), poolclass=NullPool)
     try:
         async with engine.connect() as conn:
             await _become(conn, world.claims_of(actor))
             try:
+                if before:
+                    await conn.execute(text(before), params)
                 result = await conn.execute(text(sql), params)
             except DBAPIError as exc:
-                assert _sqlstate(exc) == INSUFFICIENT_PRIVILEGE, exc
+                assert _sqlstate(exc) in refusals, exc
                 return None
             rows = len(result.all()) if result.returns_rows else result.rowcount
             await conn.rollback()
@@ -204,6 +215,8 @@ class Case:
     sql: str
     own: frozenset[str]  # actors allowed on party A's rows
     other: frozenset[str] = frozenset()  # actors allowed on party B's rows
+    before: str = ""  # run first, in the same transaction
+    refusals: frozenset[str] = frozenset({INSUFFICIENT_PRIVILEGE})
 
 
 NOBODY: frozenset[str] = frozenset()
@@ -222,6 +235,13 @@ NEW_SESSION = (
     " VALUES (gen_random_uuid(), 'RLS-NEW', :host, 'spotify', 'us', false, false, false, 1,"
     " now(), now())"
 )
+# A host has one active party (uq_sessions_one_active_per_host): inserting another one needs
+# the first one ended, in the same transaction, as the service does.
+END_MY_PARTY = (
+    "UPDATE sessions SET ended_at = now(), end_reason = 'test' WHERE host_id = :me"
+    " AND ended_at IS NULL"
+)
+UNIQUE_VIOLATION = "23505"
 NEW_SONG = (
     "INSERT INTO songs (id, source, provider_id, isrc, name, artists, album, duration_ms,"
     " created_at) VALUES (gen_random_uuid(), 'spotify', 'rls-new', '', 'New', 'Artist', '',"
@@ -265,7 +285,7 @@ MATRIX = (
         NOBODY,
     ),
     Case("users/insert", NEW_USER, NOBODY),
-    Case("sessions/insert", NEW_SESSION, HOST),
+    Case("sessions/insert", NEW_SESSION, HOST, before=END_MY_PARTY.replace(":me", ":host")),
     Case("songs/insert", NEW_SONG, PARTY, PARTY),
     Case("queued_songs/insert", NEW_QUEUED, PARTY),
     Case("votes/insert", NEW_VOTE, PARTY),
@@ -326,7 +346,14 @@ MATRIX = (
 async def test_authorization_matrix(world: World, case: Case, target: str, actor: str) -> None:
     party = world.a if target == "own" else world.b
     allowed = actor in (case.own if target == "own" else case.other)
-    rows = await _attempt(world, actor, case.sql, _params(world, party, actor))
+    rows = await _attempt(
+        world,
+        actor,
+        case.sql,
+        _params(world, party, actor),
+        before=case.before,
+        refusals=case.refusals,
+    )
     if allowed:
         assert rows, f"{actor} should be able to {case.name} in party {target}"
     else:
@@ -421,6 +448,13 @@ RULES = (
         "host a party as a guest",
         NEW_SESSION.replace(":host", ":me"),
         frozenset({"host", "outsider"}),
+        before=END_MY_PARTY,
+    ),
+    Case(
+        "host a second active party",
+        NEW_SESSION.replace(":host", ":me"),
+        frozenset({"outsider"}),  # who hosts nothing yet
+        refusals=frozenset({INSUFFICIENT_PRIVILEGE, UNIQUE_VIOLATION}),
     ),
 )
 
@@ -428,7 +462,14 @@ RULES = (
 @pytest.mark.parametrize("actor", ACTORS)
 @pytest.mark.parametrize("case", RULES, ids=[case.name for case in RULES])
 async def test_party_rules(world: World, case: Case, actor: str) -> None:
-    rows = await _attempt(world, actor, case.sql, _params(world, world.a, actor))
+    rows = await _attempt(
+        world,
+        actor,
+        case.sql,
+        _params(world, world.a, actor),
+        before=case.before,
+        refusals=case.refusals,
+    )
     if actor in case.own:
         assert rows, f"{actor} should be able to {case.name}"
     else:

@@ -31,7 +31,10 @@ Offset = Annotated[int, Query(ge=0, le=100_000, description="Items to skip.")]
 
 @router.post(
     "/create",
-    dependencies=[Depends(rate_limited(Scope.SESSIONS_CREATE))],
+    dependencies=[
+        Depends(rate_limited(Scope.SESSIONS_CREATE)),
+        Depends(rate_limited(Scope.SESSIONS_CODES)),
+    ],
     response_model=CurrentSessionOut,
     summary="Host a party",
     responses=errors_for(400, 401, 403, 409, 422, 429),
@@ -41,7 +44,11 @@ async def create(
 ) -> CurrentSessionOut:
     """Open a party hosted by the caller, who must have an account (not a guest) and a music
     provider. Without `join_code` the server generates a 6-character code. The code is
-    trimmed and upper-cased; 409 `join_code_taken` when another active party has it."""
+    trimmed and upper-cased; 409 `join_code_taken` when another active party has it. A host
+    has one active party: opening a new one ends the previous one (its members get
+    `session.ended` with reason `host_opened_another`); 409 `already_hosting` only when two
+    creates of one host race and the other one won. Code reservations are limited per account
+    (10 an hour, 30 a day)."""
     return await lifecycle.create(uow, actor=user, join_code=body.join_code if body else None)
 
 

@@ -28,6 +28,7 @@ class Scope(StrEnum):
     DEFAULT = "default"
     SEARCH = "search"
     SESSIONS_CREATE = "sessions_create"
+    SESSIONS_CODES = "sessions_codes"
     SESSIONS_JOIN = "sessions_join"
     SESSIONS_JOIN_IP = "sessions_join_ip"
     SONGS_ADD = "songs_add"
@@ -42,6 +43,9 @@ LIMITS: dict[Scope, str] = {
     Scope.DEFAULT: "120/minute;20/second",
     Scope.SEARCH: "20/minute;5/second",
     Scope.SESSIONS_CREATE: "10/minute;3/second",
+    # Code reservations per account: each create ends the host's previous party, so a squatter
+    # cycling through popular codes is slowed to this (docs/SECURITY.md).
+    Scope.SESSIONS_CODES: "10/hour;30/day",
     Scope.SESSIONS_JOIN: "20/minute;5/second",
     Scope.SESSIONS_JOIN_IP: "60/minute;10/second",  # join codes are guessable secrets
     Scope.SONGS_ADD: "30/minute;5/second",

@@ -17,6 +17,11 @@ class JoinCodeTaken(errors.Conflict):
     code, detail = "join_code_taken", "That join code is in use by another party; pick another."
 
 
+class AlreadyHosting(errors.Conflict):
+    code = "already_hosting"
+    detail = "You opened another party at the same moment; it is the one that stays open."
+
+
 class PartyNotFound(errors.NotFound):
     code, detail = "session_not_found", "No active party has that join code."
 

@@ -13,7 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
 from queueit.party import events, guards, playback, queue_repository, repository, snapshot, voting
-from queueit.party.errors import GuestCannotHost, JoinCodeTaken, NoMusicProvider, PartyNotFound
+from queueit.party.errors import (
+    AlreadyHosting,
+    GuestCannotHost,
+    JoinCodeTaken,
+    NoMusicProvider,
+    PartyNotFound,
+)
 from queueit.party.models import Party, SongStatus
 from queueit.party.schemas import CurrentSessionOut
 from queueit.users.models import MusicProvider, User
@@ -37,6 +43,12 @@ async def create(uow: UnitOfWork, *, actor: User, join_code: str | None) -> Curr
     if actor.music_provider == MusicProvider.none:
         raise NoMusicProvider()
     await leave(uow, actor=actor)
+    # One active party per host (a unique index): opening a new one ends the old, so one
+    # account holds one join code at a time.
+    for old_id in await repository.hosted_active(uow.session, actor.id):
+        old = await repository.lock(uow.session, old_id)
+        if old is not None and old.ended_at is None:
+            await end_party(uow, party=old, reason="host_opened_another")
     party = await _insert_with_code(uow, actor=actor, join_code=join_code)
     await repository.set_membership(uow.session, actor, party.id)
     log.info("session_created", session_id=str(party.id), join_code=party.join_code)
@@ -59,7 +71,9 @@ async def _insert_with_code(uow: UnitOfWork, *, actor: User, join_code: str | No
         )
         try:
             await repository.insert(uow.session, party)
-        except IntegrityError:
+        except IntegrityError as exc:
+            if "host" in str(exc.orig):  # uq_sessions_one_active_per_host / sessions.host_id
+                raise AlreadyHosting() from None
             continue
         return party
     if join_code:

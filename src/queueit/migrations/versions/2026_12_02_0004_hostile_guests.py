@@ -1,0 +1,78 @@
+"""Hostile guests (issue 16): one active party per host; RLS closes the join-code and
+membership holes (docs/RLS.md, docs/SECURITY.md).
+
+- `uq_sessions_one_active_per_host`: a partial unique index, so an account holds one join
+  code at a time and two concurrent creates cannot both stay open. Parties that break the rule
+  already (the newest active one per host is kept) are ended first, their members released.
+
+Revision ID: 0004
+Revises: 0002
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from queueit.core.types import UTCDateTime, utcnow
+
+revision = "0004"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+# Active parties with a newer active party of the same host.
+_SUPERSEDED = (
+    "SELECT s.id FROM sessions s WHERE s.ended_at IS NULL AND s.host_id IS NOT NULL"
+    " AND EXISTS (SELECT 1 FROM sessions n WHERE n.host_id = s.host_id AND n.ended_at IS NULL"
+    " AND (n.created_at > s.created_at OR (n.created_at = s.created_at AND n.id > s.id)))"
+)
+
+
+def _is_postgresql() -> bool:
+    return op.get_context().dialect.name == "postgresql"
+
+
+def upgrade() -> None:
+    _end_superseded_parties()
+    op.create_index(
+        "uq_sessions_one_active_per_host",
+        "sessions",
+        ["host_id"],
+        unique=True,
+        postgresql_where=sa.text("ended_at IS NULL"),
+        sqlite_where=sa.text("ended_at IS NULL"),
+    )
+
+
+def _end_superseded_parties() -> None:
+    superseded = [row[0] for row in op.get_bind().execute(sa.text(_SUPERSEDED))]
+    if not superseded:
+        return
+    ids = sa.bindparam("ids", superseded, expanding=True, type_=sa.Uuid())
+    op.execute(
+        sa.text(
+            "UPDATE users SET previous_session_id = current_session_id,"
+            " current_session_id = NULL WHERE current_session_id IN :ids"
+        ).bindparams(ids)
+    )
+    now = sa.bindparam("now", utcnow(), type_=UTCDateTime())
+    # What ending a party does (party/lifecycle.end_party).
+    op.execute(
+        sa.text(
+            "UPDATE queued_songs SET status = 'played', finished_at = :now"
+            " WHERE session_id IN :ids AND status = 'playing'"
+        ).bindparams(ids, now)
+    )
+    op.execute(sa.text("DELETE FROM skip_requests WHERE session_id IN :ids").bindparams(ids))
+    op.execute(
+        sa.text(
+            "UPDATE sessions SET ended_at = :now, end_reason = 'host_opened_another'"
+            " WHERE id IN :ids"
+        ).bindparams(ids, now)
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("uq_sessions_one_active_per_host", table_name="sessions")
