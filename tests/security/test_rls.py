@@ -154,6 +154,7 @@ def _params(world: World, party: Party, actor: str) -> dict[str, uuid.UUID]:
         "queued2": party.queued2,
         "song": party.song,
         "ended": world.ended.session,
+        "other": world.b.session,
         "spare_song": world.ended.song,  # in the catalog, queued in neither A nor B
         "deleted": world.deleted,
         # Without claims, try to pass as party A's member.
@@ -242,6 +243,8 @@ END_MY_PARTY = (
     " AND ended_at IS NULL"
 )
 UNIQUE_VIOLATION = "23505"
+# What party/repository.active_by_code does before it looks a code up.
+PRESENT_OTHER_CODE = "SELECT set_config('queueit.join_code', 'RLS-B', true)"
 NEW_SONG = (
     "INSERT INTO songs (id, source, provider_id, isrc, name, artists, album, duration_ms,"
     " created_at) VALUES (gen_random_uuid(), 'spotify', 'rls-new', '', 'New', 'Artist', '',"
@@ -265,8 +268,8 @@ NEW_SKIP = (
 # to no party: it reads the same from both sides.
 MATRIX = (
     Case("users/select", "SELECT id FROM users WHERE id = :guest2", PARTY),
-    # Joining finds an active party by its code before membership exists (docs/RLS.md).
-    Case("sessions/select", "SELECT id FROM sessions WHERE id = :session", SIGNED_IN, SIGNED_IN),
+    # Outsiders read a party only through the join path, with its code (test_join_path_*).
+    Case("sessions/select", "SELECT id FROM sessions WHERE id = :session", PARTY),
     Case("songs/select", "SELECT id FROM songs WHERE id = :song", SIGNED_IN, SIGNED_IN),
     Case("queued_songs/select", "SELECT id FROM queued_songs WHERE session_id = :session", PARTY),
     Case(
@@ -426,6 +429,34 @@ RULES = (
         "write their own tombstone",
         "INSERT INTO deleted_accounts (user_id, deleted_at) VALUES (:me, now())",
         SIGNED_IN,
+    ),
+    Case(
+        "join another party without its code",
+        "UPDATE users SET current_session_id = :other WHERE id = :me",
+        NOBODY,
+    ),
+    Case(
+        "join another party with its code (the join path)",
+        "UPDATE users SET current_session_id = :other WHERE id = :me",
+        SIGNED_IN,
+        before=PRESENT_OTHER_CODE,
+    ),
+    Case(
+        "join another party with a wrong code",
+        "UPDATE users SET current_session_id = :other WHERE id = :me",
+        NOBODY,
+        before="SELECT set_config('queueit.join_code', 'RLS-A', true)",
+    ),
+    Case(
+        "read every active party's code and host",
+        "SELECT join_code, host_id FROM sessions WHERE ended_at IS NULL AND id <> :session",
+        NOBODY,
+    ),
+    Case(
+        "read a party by presenting its code",
+        "SELECT join_code, host_id FROM sessions WHERE id = :other",
+        SIGNED_IN,
+        before=PRESENT_OTHER_CODE,
     ),
     Case(
         "join an ended party",
@@ -599,3 +630,42 @@ async def test_an_api_request_runs_as_its_caller(pg_schema: bool, tmp_path: Path
     claims = json.loads(parameters[0])
     assert claims["sub"] == headers["X-Test-User"]
     assert parameters[2] == "queueit_user"
+
+
+async def test_join_path_honest_requests_pass_as_queueit_user(
+    pg_schema: bool, tmp_path: Path
+) -> None:
+    """Migration 0004 narrows who reads a party and who may put it in their profile; the API's
+    own paths (create, join by code, snapshot, leave, join another, a host's new party) run as
+    queueit_user and still pass."""
+    if not pg_schema:
+        pytest.skip("PostgreSQL is not reachable")
+    await truncate_pg()
+    app = create_app(make_settings(PG_URL, tmp_path / "data"))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        LifespanManager(app, startup_timeout=30, shutdown_timeout=30),
+        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+    ):
+        assert app.state.ctx.settings.rls_enabled
+        host_a, host_b = await make_host(client), await make_host(client)
+        guest = await make_user(client, anonymous=True)
+        await _post(client, "/sessions/create", {"join_code": "WALL-A"}, host_a)
+        await _post(client, "/sessions/create", {"join_code": "WALL-B"}, host_b)
+        joined = await _post(client, "/sessions/join", {"join_code": "wall-a"}, guest)
+        assert joined["session"]["join_code"] == "WALL-A" and joined["participant_count"] == 2
+        current = await client.get(f"{API}/sessions/current", headers=guest)
+        assert current.status_code == 200
+        moved = await _post(client, "/sessions/join", {"join_code": "WALL-B"}, guest)
+        assert moved["session"]["join_code"] == "WALL-B"
+        assert (await _post(client, "/sessions/leave", None, guest))["ok"] is True
+        missing = await client.post(
+            f"{API}/sessions/join", json={"join_code": "WALL-X"}, headers=guest
+        )
+        assert missing.status_code == 404 and missing.json()["code"] == "session_not_found"
+        again = await _post(client, "/sessions/create", {"join_code": "WALL-C"}, host_a)
+        assert again["session"]["join_code"] == "WALL-C"
+        ended = await client.post(
+            f"{API}/sessions/join", json={"join_code": "WALL-A"}, headers=guest
+        )
+        assert ended.status_code == 404

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Uuid, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from queueit.core.engine import insert_for
@@ -41,8 +41,28 @@ async def lock(db: AsyncSession, party_id: uuid.UUID) -> Party | None:
 
 
 async def active_by_code(db: AsyncSession, join_code: str) -> Party | None:
+    """The join path. On PostgreSQL the code is presented to row-level security first
+    (transaction-local): only then may a non-member read that party's row and put it in their
+    profile (docs/RLS.md, migration 0004)."""
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(select(func.set_config("queueit.join_code", join_code, True)))
     query = select(Party).where(Party.join_code == join_code, Party.ended_at.is_(None))
     return (await db.execute(query)).scalar_one_or_none()
+
+
+async def state(db: AsyncSession, party_id: uuid.UUID) -> str | None:
+    """'active', 'ended' or None (no such party), whoever asks: on PostgreSQL through
+    `queueit_rls.party_state`, which looks past row-level security at that one fact (a
+    non-member cannot read the row, and is told 403 rather than a misleading 404)."""
+    if db.get_bind().dialect.name == "postgresql":
+        sid = bindparam("sid", party_id, type_=Uuid())
+        found = await db.scalar(select(func.queueit_rls.party_state(sid)))
+        return str(found) if found is not None else None
+    ended = await db.execute(select(Party.ended_at).where(Party.id == party_id))
+    row = ended.first()
+    if row is None:
+        return None
+    return "active" if row[0] is None else "ended"
 
 
 async def with_host(db: AsyncSession, party_id: uuid.UUID) -> tuple[Party, User | None] | None:

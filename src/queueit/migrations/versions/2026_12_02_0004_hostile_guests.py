@@ -4,6 +4,10 @@ membership holes (docs/RLS.md, docs/SECURITY.md).
 - `uq_sessions_one_active_per_host`: a partial unique index, so an account holds one join
   code at a time and two concurrent creates cannot both stay open. Parties that break the rule
   already (the newest active one per host is kept) are ended first, their members released.
+- PostgreSQL only (rls_0004/join_path.py): an active party's row is readable by an outsider
+  only when the transaction presents its join code (`queueit.join_code`), and
+  `users.current_session_id` may only point at a party the caller hosts or presented the code
+  of (guard_users, via the SECURITY DEFINER `queueit_rls.may_join`).
 
 Revision ID: 0004
 Revises: 0002
@@ -16,6 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from queueit.core.types import UTCDateTime, utcnow
+from queueit.migrations.rls_0004 import join_path
 
 revision = "0004"
 down_revision = "0002"
@@ -44,6 +49,9 @@ def upgrade() -> None:
         postgresql_where=sa.text("ended_at IS NULL"),
         sqlite_where=sa.text("ended_at IS NULL"),
     )
+    if _is_postgresql():
+        for statement in join_path.upgrade_statements():
+            op.execute(statement)
 
 
 def _end_superseded_parties() -> None:
@@ -75,4 +83,7 @@ def _end_superseded_parties() -> None:
 
 
 def downgrade() -> None:
+    if _is_postgresql():
+        for statement in join_path.downgrade_statements():
+            op.execute(statement)
     op.drop_index("uq_sessions_one_active_per_host", table_name="sessions")
