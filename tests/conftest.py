@@ -169,6 +169,9 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "log_level": "WARNING",
         "database_pool_size": 30,
         "realtime_redis_channel": services.worker_channel(),
+        # Most tests build a party and use it at once: members count from the moment they
+        # join. tests/party/test_sybil.py sets the real default (60 s) where it matters.
+        "established_member_seconds": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

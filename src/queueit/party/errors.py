@@ -69,3 +69,11 @@ class QueueFull(errors.Conflict):
 
 class SongLimitReached(errors.Conflict):
     code, detail = "song_limit_reached", "You have queued as many songs as a guest may."
+
+
+class AddressVoteLimit(errors.Conflict):
+    code = "address_vote_limit"
+    detail = (
+        "Enough people on your network have voted on this song already; each network's votes"
+        " on a song are capped so that one person cannot steer the queue."
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import structlog
@@ -36,7 +37,9 @@ def generate_join_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(GENERATED_CODE_LENGTH))
 
 
-async def create(uow: UnitOfWork, *, actor: User, join_code: str | None) -> CurrentSessionOut:
+async def create(
+    uow: UnitOfWork, *, actor: User, join_code: str | None, address: str | None = None
+) -> CurrentSessionOut:
     """Open a party hosted by the caller (non-anonymous, with a music provider)."""
     if actor.is_anonymous:
         raise GuestCannotHost()
@@ -50,7 +53,7 @@ async def create(uow: UnitOfWork, *, actor: User, join_code: str | None) -> Curr
         if old is not None and old.ended_at is None:
             await end_party(uow, party=old, reason="host_opened_another")
     party = await _insert_with_code(uow, actor=actor, join_code=join_code)
-    await repository.set_membership(uow.session, actor, party.id)
+    await repository.set_membership(uow.session, actor, party.id, address=address)
     log.info("session_created", session_id=str(party.id), join_code=party.join_code)
     return await snapshot.snapshot(uow, party_id=party.id, viewer_id=actor.id)
 
@@ -81,17 +84,28 @@ async def _insert_with_code(uow: UnitOfWork, *, actor: User, join_code: str | No
     raise JoinCodeTaken("Could not find a free join code; try again.")
 
 
-async def join(uow: UnitOfWork, *, actor: User, join_code: str) -> CurrentSessionOut:
-    """Join the active party with this code (case-insensitive), leaving any other first."""
+async def join(
+    uow: UnitOfWork,
+    *,
+    actor: User,
+    join_code: str,
+    address: str | None = None,
+    admit: Callable[[uuid.UUID], Awaitable[None]] | None = None,
+) -> CurrentSessionOut:
+    """Join the active party with this code (case-insensitive), leaving any other first.
+    `address` is the keyed hash of the client address; `admit` may refuse a new member of
+    that party (the per-party join limit) before anything is written."""
     found = await repository.active_by_code(uow.session, join_code)
     if found is None:
         raise PartyNotFound()
     if actor.current_party_id != found.id:
+        if admit is not None:
+            await admit(found.id)
         await leave(uow, actor=actor)
         party = await repository.lock(uow.session, found.id)
         if party is None or party.ended_at is not None:
             raise PartyNotFound()
-        await repository.set_membership(uow.session, actor, party.id)
+        await repository.set_membership(uow.session, actor, party.id, address=address)
         await playback.announce(uow, party)
         log.info("session_joined", session_id=str(party.id), user_id=str(actor.id))
     return await snapshot.snapshot(uow, party_id=found.id, viewer_id=actor.id)

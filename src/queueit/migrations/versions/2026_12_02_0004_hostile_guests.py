@@ -4,6 +4,9 @@ membership holes (docs/RLS.md, docs/SECURITY.md).
 - `uq_sessions_one_active_per_host`: a partial unique index, so an account holds one join
   code at a time and two concurrent creates cannot both stay open. Parties that break the rule
   already (the newest active one per host is kept) are ended first, their members released.
+- `users.joined_at`, `users.join_address` (a keyed hash of the client address): crowd skip
+  counts established members, and members sharing one address count a bounded number of
+  times (docs/DOMAIN.md "Crowds and addresses").
 - PostgreSQL only (rls_0004/join_path.py): an active party's row is readable by an outsider
   only when the transaction presents its join code (`queueit.join_code`), and
   `users.current_session_id` may only point at a party the caller hosts or presented the code
@@ -40,6 +43,8 @@ def _is_postgresql() -> bool:
 
 
 def upgrade() -> None:
+    op.add_column("users", sa.Column("joined_at", UTCDateTime(), nullable=True))
+    op.add_column("users", sa.Column("join_address", sa.String(32), nullable=True))
     _end_superseded_parties()
     op.create_index(
         "uq_sessions_one_active_per_host",
@@ -52,6 +57,8 @@ def upgrade() -> None:
     if _is_postgresql():
         for statement in join_path.upgrade_statements():
             op.execute(statement)
+        # Joining records when and from where (a keyed hash) the member joined.
+        op.execute("GRANT UPDATE (joined_at, join_address) ON public.users TO queueit_user")
 
 
 def _end_superseded_parties() -> None:
@@ -87,3 +94,6 @@ def downgrade() -> None:
         for statement in join_path.downgrade_statements():
             op.execute(statement)
     op.drop_index("uq_sessions_one_active_per_host", table_name="sessions")
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("join_address")
+        batch.drop_column("joined_at")
