@@ -23,7 +23,12 @@ from tests.factories import make_host, make_user, track
 
 API = "/api/v1"
 SYBIL_ADDRESS = "203.0.113.66"
-BASE: dict[str, Any] = {"trusted_proxies": ["127.0.0.1/32"], "established_member_seconds": 60}
+# The shipped defaults of the Sybil rules (tests/conftest.py relaxes them for other tests).
+BASE: dict[str, Any] = {
+    "trusted_proxies": ["127.0.0.1/32"],
+    "established_member_seconds": 60,
+    "members_counted_per_address": 2,
+}
 
 
 @pytest.fixture
@@ -269,3 +274,41 @@ async def test_many_guests_of_one_address_count_concurrently_once(
     answers = await asyncio.gather(*(_skip(client, fake) for fake in fakes))
     assert not any(a["skipped"] for a in answers)
     assert max(a["skip_request_count"] for a in answers) == 2
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{**BASE, "rate_limit_enabled": True, "rate_limits": {"sessions_join_party": "3/hour"}}],
+)
+async def test_new_members_per_party_are_limited(client: httpx.AsyncClient) -> None:
+    host = await make_host(client)
+    await client.post(f"{API}/sessions/create", json={"join_code": "DOOR"}, headers=host)
+    members = [await _join(client, "DOOR", real_address(n)) for n in range(3)]
+    late = await make_user(client, anonymous=True)
+    refused = await client.post(
+        f"{API}/sessions/join", json={"join_code": "DOOR"}, headers=at(late, real_address(7))
+    )
+    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    # Nothing was written for the refused guest; members re-joining are not new members.
+    assert (await client.get(f"{API}/sessions/current", headers=late)).status_code == 404
+    again = await client.post(
+        f"{API}/sessions/join", json={"join_code": "DOOR"}, headers=members[0]
+    )
+    assert again.status_code == 200
+    # Another party has its own door.
+    other = await make_host(client)
+    await client.post(f"{API}/sessions/create", json={"join_code": "GATE"}, headers=other)
+    elsewhere = await client.post(
+        f"{API}/sessions/join", json={"join_code": "GATE"}, headers=at(late, real_address(7))
+    )
+    assert elsewhere.status_code == 200
+
+
+def test_these_tests_use_the_shipped_defaults() -> None:
+    from queueit.core.settings import Settings
+
+    shipped = Settings(_env_file=None)
+    assert shipped.members_counted_per_address == BASE["members_counted_per_address"]
+    assert shipped.established_member_seconds == BASE["established_member_seconds"]
+    assert shipped.max_songs_per_address == 100

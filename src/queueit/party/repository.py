@@ -330,11 +330,18 @@ async def skip_state(
     """(counted requests for the current song, whether `user_id` made one)."""
     if party.current_song_id is None:
         return 0, False
-    counted = int((await db.execute(_SKIPS, _crowd_params(party, crowd))).scalar_one())
+    counted = await counted_skips(db, party, crowd)
     mine = select(SkipRequest.user_id).where(
         SkipRequest.queued_song_id == party.current_song_id, SkipRequest.user_id == user_id
     )
     return counted, (await db.execute(mine)).first() is not None
+
+
+async def counted_skips(db: AsyncSession, party: Party, crowd: Crowd) -> int:
+    """Skip requests for the current song that count (established, capped per address)."""
+    if party.current_song_id is None:
+        return 0
+    return int((await db.execute(_SKIPS, _crowd_params(party, crowd))).scalar_one())
 
 
 async def add_skip_request(db: AsyncSession, *, party: Party, user_id: uuid.UUID) -> None:
