@@ -459,6 +459,22 @@ RULES = (
         before=PRESENT_OTHER_CODE,
     ),
     Case(
+        "backdate their own join time (to count for crowd skip at once)",
+        "UPDATE users SET joined_at = now() - interval '1 hour' WHERE id = :me",
+        NOBODY,
+    ),
+    Case(
+        "change the address they joined from",
+        "UPDATE users SET join_address = 'forged' WHERE id = :me",
+        NOBODY,
+    ),
+    Case(
+        "release a member while rewriting their join time",
+        "UPDATE users SET current_session_id = NULL, previous_session_id = :session,"
+        " joined_at = now() - interval '1 hour' WHERE id = :guest2",
+        NOBODY,
+    ),
+    Case(
         "join an ended party",
         "UPDATE users SET current_session_id = :ended WHERE id = :me",
         NOBODY,

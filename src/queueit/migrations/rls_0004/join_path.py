@@ -46,8 +46,32 @@ NEW_JOIN_RULE = (
     "AND NOT queueit_rls.may_join(NEW.current_session_id) THEN\n"
     f"        {DENY} 'rls: a party is joined with its code (or by its host), and only while active';"
 )
-assert OLD_JOIN_RULE in GUARD_USERS, "rls_0002's guard_users changed; update rls_0004"
-GUARD_USERS_0004 = GUARD_USERS.replace(OLD_JOIN_RULE, NEW_JOIN_RULE)
+# Crowd skip trusts when and from where a member joined (docs/DOMAIN.md "Crowds and
+# addresses"): the member may not rewrite them later (e.g. backdate joined_at), and a host
+# releasing members may not touch them either.
+BEFORE_PREVIOUS = "    IF NEW.previous_session_id IS DISTINCT FROM OLD.previous_session_id\n"
+JOIN_FACTS_RULE = (
+    "    IF (NEW.joined_at, NEW.join_address) IS DISTINCT FROM (OLD.joined_at, OLD.join_address)\n"
+    "       AND NEW.current_session_id IS NOT DISTINCT FROM OLD.current_session_id THEN\n"
+    f"      {DENY} 'rls: the join time and address change only by joining';\n"
+    "    END IF;\n"
+)
+OLD_RELEASED = (
+    "NEW.is_anonymous, NEW.last_active_at)",
+    "OLD.storefront, OLD.is_anonymous, OLD.last_active_at)",
+)
+NEW_RELEASED = (
+    "NEW.is_anonymous, NEW.last_active_at, NEW.joined_at, NEW.join_address)",
+    "OLD.storefront, OLD.is_anonymous, OLD.last_active_at, OLD.joined_at, OLD.join_address)",
+)
+for _fragment in (OLD_JOIN_RULE, BEFORE_PREVIOUS, *OLD_RELEASED):
+    assert GUARD_USERS.count(_fragment) == 1, "rls_0002's guard_users changed; update rls_0004"
+GUARD_USERS_0004 = (
+    GUARD_USERS.replace(OLD_JOIN_RULE, NEW_JOIN_RULE)
+    .replace(BEFORE_PREVIOUS, JOIN_FACTS_RULE + BEFORE_PREVIOUS)
+    .replace(OLD_RELEASED[0], NEW_RELEASED[0])
+    .replace(OLD_RELEASED[1], NEW_RELEASED[1])
+)
 
 SESSIONS_SELECT = "sessions_select_party"
 SESSIONS_SELECT_0002 = next(policy[3] or "" for policy in POLICIES if policy[0] == SESSIONS_SELECT)
