@@ -152,6 +152,29 @@ async def test_a_real_crowd_of_ten_skips_a_song(
     assert current["last_skip_was_crowdsourced"] is True
 
 
+async def test_a_house_party_on_the_hosts_wifi_counts_everyone(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """A cloud server sees one address for a whole house party on the host's Wi-Fi: guests
+    on the host's network count person by person (votes, participants, skip requests)."""
+    host, _, _ = await _party(client, "HOUSE", real=0, sybils=0)
+    guests = [await _join(client, "HOUSE", "192.0.2.1") for _ in range(10)]
+    await client.post(f"{API}/songs/add", json=track(0), headers=host)  # plays
+    song = (await client.post(f"{API}/songs/add", json=track(1), headers=guests[0])).json()
+    for guest in guests[1:]:
+        voted = await client.post(
+            f"{API}/songs/{song['id']}/vote", json={"vote_value": 1}, headers=guest
+        )
+        assert voted.status_code == 200, voted.text
+    assert voted.json()["total_votes"] == 9  # nine guests of one address, none capped
+    playing = await _now_playing(client, host)
+    await age_members(database_url)
+    answers = [await _skip(client, guest) for guest in guests[:6]]
+    assert answers[0]["participant_count"] == 11
+    assert [a["skipped"] for a in answers] == [False] * 5 + [True]
+    assert await _now_playing(client, host) != playing
+
+
 async def test_ten_fake_upvotes_from_one_address_do_not_put_a_song_first(
     client: httpx.AsyncClient,
 ) -> None:

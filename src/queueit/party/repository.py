@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from queueit.core.engine import insert_for
 from queueit.core.types import UTCDateTime, utcnow
@@ -159,6 +160,14 @@ async def set_membership(
     await db.flush()
 
 
+async def on_host_network(db: AsyncSession, party: Party, address: str | None) -> bool:
+    """Whether `address` is the one the host opened the party from."""
+    if address is None:
+        return False
+    query = select(User.join_address).where(User.id == party.host_id)
+    return (await db.execute(query)).scalar_one_or_none() == address
+
+
 async def release_members(db: AsyncSession, party_id: uuid.UUID) -> None:
     await db.execute(
         update(User)
@@ -183,11 +192,19 @@ class Crowd:
 
 
 def _address_group() -> Any:
-    """Members are grouped by the address they joined from; the host (and anyone without a
-    recorded address) is a group of their own."""
+    """Members are grouped by the address they joined from; the host, anyone on the host's
+    network (the address the host opened the party from: a house party's Wi-Fi) and anyone
+    without a recorded address are each a group of their own."""
     own = cast(User.id, String(36))
+    host = aliased(User)
+    host_address = (
+        select(host.join_address)
+        .where(host.id == bindparam("host_id", type_=Uuid()))
+        .scalar_subquery()
+    )
     return case(
         (User.id == bindparam("host_id", type_=Uuid()), own),
+        (User.join_address == host_address, own),
         else_=func.coalesce(User.join_address, own),
     )
 

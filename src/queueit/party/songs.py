@@ -75,7 +75,7 @@ async def add_song(
     existing = await queue_repository.find_queued(db, party.id, song_id)
     if existing is not None:
         # Re-adding is an upvote, capped per address like any vote (then it changes nothing).
-        allowed = await address_may_vote(uow, existing, actor, host_id=party.host_id)
+        allowed = await address_may_vote(uow, existing, actor, party=party)
         if allowed and await apply_vote(uow, existing, actor.id, 1):
             version = await repository.bump_version(db, party)
             uow.publish(events.votes_updated(party.id, version, existing))
@@ -92,6 +92,7 @@ async def add_song(
         not adding.is_host
         and actor.join_address is not None
         and await queue_repository.count_added_from(db, party.id, actor.join_address) >= per_address
+        and not await repository.on_host_network(db, party, actor.join_address)
     ):
         raise SongLimitReached(
             f"The guests on your network have {per_address} songs waiting, as many as one"
