@@ -173,6 +173,12 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         # requests: the suite waits generously (tests of the timeout itself set their own).
         "database_timeout_seconds": 30.0,
         "realtime_redis_channel": services.worker_channel(),
+        # Most tests build a party and use it at once: members count from the moment they
+        # join. tests/party/test_sybil.py sets the real default (60 s) where it matters.
+        "established_member_seconds": 0,
+        # Every test client comes from 127.0.0.1: without this, three guests of a test would
+        # count as two. tests/party/test_sybil.py turns the cap on (with distinct addresses).
+        "members_counted_per_address": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

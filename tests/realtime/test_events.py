@@ -165,3 +165,27 @@ async def test_open_sockets_count_as_presence(
             "participant_count": 2,
             "skipped": False,
         }
+
+
+async def test_removing_one_guests_songs_is_one_queue_update(
+    server: ThreadServer, http: httpx.AsyncClient
+) -> None:
+    """The host's bulk removal (DELETE /sessions/current/members/{id}/songs) is one change:
+    one `queue.updated`, one version, without the removed songs."""
+    party = await start_party(http)
+    await http.post("/api/v1/songs/add", json=track(1), headers=party.host)  # plays
+    for n in (2, 3, 4):
+        await http.post("/api/v1/songs/add", json=track(n), headers=party.guest)
+    kept = (await http.post("/api/v1/songs/add", json=track(5), headers=party.host)).json()
+    async with await open_ws(server.ws_url(party.session_id), token=bearer(party.host)) as ws:
+        base = (await recv(ws))["version"]
+        guest_id = party.guest["X-Test-User"]
+        removed = await http.delete(
+            f"/api/v1/sessions/current/members/{guest_id}/songs", headers=party.host
+        )
+        assert removed.json() == {"ok": True, "removed": 3}
+        update = await until(ws, "queue.updated")
+        assert update["version"] == base + 1
+        assert [s["id"] for s in update["data"]["queue"]] == [kept["id"]]
+        await ws.send('{"type": "ping"}')
+        assert (await recv(ws))["event"] == "pong"  # nothing else was sent in between

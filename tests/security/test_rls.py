@@ -154,6 +154,7 @@ def _params(world: World, party: Party, actor: str) -> dict[str, uuid.UUID]:
         "queued2": party.queued2,
         "song": party.song,
         "ended": world.ended.session,
+        "other": world.b.session,
         "spare_song": world.ended.song,  # in the catalog, queued in neither A nor B
         "deleted": world.deleted,
         # Without claims, try to pass as party A's member.
@@ -180,16 +181,27 @@ async def _become(conn: AsyncConnection, claims: dict[str, Any] | None) -> None:
     await conn.execute(text("SET LOCAL ROLE queueit_user"))
 
 
-async def _attempt(world: World, actor: str, sql: str, params: dict[str, Any]) -> int | None:
-    """Rows read or written by `sql` as `actor` (rolled back); None when refused outright."""
+async def _attempt(
+    world: World,
+    actor: str,
+    sql: str,
+    params: dict[str, Any],
+    *,
+    before: str = "",
+    refusals: frozenset[str] = frozenset({INSUFFICIENT_PRIVILEGE}),
+) -> int | None:
+    """Rows read or written by `sql` as `actor` (rolled back); None when refused outright.
+    `before` runs first in the same transaction, as the same actor."""
     engine = create_async_engine(asyncpg_url(PG_URL), poolclass=NullPool)
     try:
         async with engine.connect() as conn:
             await _become(conn, world.claims_of(actor))
             try:
+                if before:
+                    await conn.execute(text(before), params)
                 result = await conn.execute(text(sql), params)
             except DBAPIError as exc:
-                assert _sqlstate(exc) == INSUFFICIENT_PRIVILEGE, exc
+                assert _sqlstate(exc) in refusals, exc
                 return None
             rows = len(result.all()) if result.returns_rows else result.rowcount
             await conn.rollback()
@@ -204,6 +216,8 @@ class Case:
     sql: str
     own: frozenset[str]  # actors allowed on party A's rows
     other: frozenset[str] = frozenset()  # actors allowed on party B's rows
+    before: str = ""  # run first, in the same transaction
+    refusals: frozenset[str] = frozenset({INSUFFICIENT_PRIVILEGE})
 
 
 NOBODY: frozenset[str] = frozenset()
@@ -222,6 +236,15 @@ NEW_SESSION = (
     " VALUES (gen_random_uuid(), 'RLS-NEW', :host, 'spotify', 'us', false, false, false, 1,"
     " now(), now())"
 )
+# A host has one active party (uq_sessions_one_active_per_host): inserting another one needs
+# the first one ended, in the same transaction, as the service does.
+END_MY_PARTY = (
+    "UPDATE sessions SET ended_at = now(), end_reason = 'test' WHERE host_id = :me"
+    " AND ended_at IS NULL"
+)
+UNIQUE_VIOLATION = "23505"
+# What party/repository.active_by_code does before it looks a code up.
+PRESENT_OTHER_CODE = "SELECT set_config('queueit.join_code', 'RLS-B', true)"
 NEW_SONG = (
     "INSERT INTO songs (id, source, provider_id, isrc, name, artists, album, duration_ms,"
     " created_at) VALUES (gen_random_uuid(), 'spotify', 'rls-new', '', 'New', 'Artist', '',"
@@ -245,8 +268,8 @@ NEW_SKIP = (
 # to no party: it reads the same from both sides.
 MATRIX = (
     Case("users/select", "SELECT id FROM users WHERE id = :guest2", PARTY),
-    # Joining finds an active party by its code before membership exists (docs/RLS.md).
-    Case("sessions/select", "SELECT id FROM sessions WHERE id = :session", SIGNED_IN, SIGNED_IN),
+    # Outsiders read a party only through the join path, with its code (test_join_path_*).
+    Case("sessions/select", "SELECT id FROM sessions WHERE id = :session", PARTY),
     Case("songs/select", "SELECT id FROM songs WHERE id = :song", SIGNED_IN, SIGNED_IN),
     Case("queued_songs/select", "SELECT id FROM queued_songs WHERE session_id = :session", PARTY),
     Case(
@@ -265,7 +288,7 @@ MATRIX = (
         NOBODY,
     ),
     Case("users/insert", NEW_USER, NOBODY),
-    Case("sessions/insert", NEW_SESSION, HOST),
+    Case("sessions/insert", NEW_SESSION, HOST, before=END_MY_PARTY.replace(":me", ":host")),
     Case("songs/insert", NEW_SONG, PARTY, PARTY),
     Case("queued_songs/insert", NEW_QUEUED, PARTY),
     Case("votes/insert", NEW_VOTE, PARTY),
@@ -334,7 +357,14 @@ MATRIX = (
 async def test_authorization_matrix(world: World, case: Case, target: str, actor: str) -> None:
     party = world.a if target == "own" else world.b
     allowed = actor in (case.own if target == "own" else case.other)
-    rows = await _attempt(world, actor, case.sql, _params(world, party, actor))
+    rows = await _attempt(
+        world,
+        actor,
+        case.sql,
+        _params(world, party, actor),
+        before=case.before,
+        refusals=case.refusals,
+    )
     if allowed:
         assert rows, f"{actor} should be able to {case.name} in party {target}"
     else:
@@ -409,6 +439,50 @@ RULES = (
         SIGNED_IN,
     ),
     Case(
+        "join another party without its code",
+        "UPDATE users SET current_session_id = :other WHERE id = :me",
+        NOBODY,
+    ),
+    Case(
+        "join another party with its code (the join path)",
+        "UPDATE users SET current_session_id = :other WHERE id = :me",
+        SIGNED_IN,
+        before=PRESENT_OTHER_CODE,
+    ),
+    Case(
+        "join another party with a wrong code",
+        "UPDATE users SET current_session_id = :other WHERE id = :me",
+        NOBODY,
+        before="SELECT set_config('queueit.join_code', 'RLS-A', true)",
+    ),
+    Case(
+        "read every active party's code and host",
+        "SELECT join_code, host_id FROM sessions WHERE ended_at IS NULL AND id <> :session",
+        NOBODY,
+    ),
+    Case(
+        "read a party by presenting its code",
+        "SELECT join_code, host_id FROM sessions WHERE id = :other",
+        SIGNED_IN,
+        before=PRESENT_OTHER_CODE,
+    ),
+    Case(
+        "backdate their own join time (to count for crowd skip at once)",
+        "UPDATE users SET joined_at = now() - interval '1 hour' WHERE id = :me",
+        NOBODY,
+    ),
+    Case(
+        "change the address they joined from",
+        "UPDATE users SET join_address = 'forged' WHERE id = :me",
+        NOBODY,
+    ),
+    Case(
+        "release a member while rewriting their join time",
+        "UPDATE users SET current_session_id = NULL, previous_session_id = :session,"
+        " joined_at = now() - interval '1 hour' WHERE id = :guest2",
+        NOBODY,
+    ),
+    Case(
         "join an ended party",
         "UPDATE users SET current_session_id = :ended WHERE id = :me",
         NOBODY,
@@ -429,6 +503,13 @@ RULES = (
         "host a party as a guest",
         NEW_SESSION.replace(":host", ":me"),
         frozenset({"host", "outsider"}),
+        before=END_MY_PARTY,
+    ),
+    Case(
+        "host a second active party",
+        NEW_SESSION.replace(":host", ":me"),
+        frozenset({"outsider"}),  # who hosts nothing yet
+        refusals=frozenset({INSUFFICIENT_PRIVILEGE, UNIQUE_VIOLATION}),
     ),
 )
 
@@ -436,7 +517,14 @@ RULES = (
 @pytest.mark.parametrize("actor", ACTORS)
 @pytest.mark.parametrize("case", RULES, ids=[case.name for case in RULES])
 async def test_party_rules(world: World, case: Case, actor: str) -> None:
-    rows = await _attempt(world, actor, case.sql, _params(world, world.a, actor))
+    rows = await _attempt(
+        world,
+        actor,
+        case.sql,
+        _params(world, world.a, actor),
+        before=case.before,
+        refusals=case.refusals,
+    )
     if actor in case.own:
         assert rows, f"{actor} should be able to {case.name}"
     else:
@@ -566,3 +654,42 @@ async def test_an_api_request_runs_as_its_caller(pg_schema: bool, tmp_path: Path
     claims = json.loads(parameters[0])
     assert claims["sub"] == headers["X-Test-User"]
     assert parameters[2] == "queueit_user"
+
+
+async def test_join_path_honest_requests_pass_as_queueit_user(
+    pg_schema: bool, tmp_path: Path
+) -> None:
+    """Migration 0004 narrows who reads a party and who may put it in their profile; the API's
+    own paths (create, join by code, snapshot, leave, join another, a host's new party) run as
+    queueit_user and still pass."""
+    if not pg_schema:
+        pytest.skip("PostgreSQL is not reachable")
+    await truncate_pg()
+    app = create_app(make_settings(PG_URL, tmp_path / "data"))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        LifespanManager(app, startup_timeout=30, shutdown_timeout=30),
+        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+    ):
+        assert app.state.ctx.settings.rls_enabled
+        host_a, host_b = await make_host(client), await make_host(client)
+        guest = await make_user(client, anonymous=True)
+        await _post(client, "/sessions/create", {"join_code": "WALL-A"}, host_a)
+        await _post(client, "/sessions/create", {"join_code": "WALL-B"}, host_b)
+        joined = await _post(client, "/sessions/join", {"join_code": "wall-a"}, guest)
+        assert joined["session"]["join_code"] == "WALL-A" and joined["participant_count"] == 2
+        current = await client.get(f"{API}/sessions/current", headers=guest)
+        assert current.status_code == 200
+        moved = await _post(client, "/sessions/join", {"join_code": "WALL-B"}, guest)
+        assert moved["session"]["join_code"] == "WALL-B"
+        assert (await _post(client, "/sessions/leave", None, guest))["ok"] is True
+        missing = await client.post(
+            f"{API}/sessions/join", json={"join_code": "WALL-X"}, headers=guest
+        )
+        assert missing.status_code == 404 and missing.json()["code"] == "session_not_found"
+        again = await _post(client, "/sessions/create", {"join_code": "WALL-C"}, host_a)
+        assert again["session"]["join_code"] == "WALL-C"
+        ended = await client.post(
+            f"{API}/sessions/join", json={"join_code": "WALL-A"}, headers=guest
+        )
+        assert ended.status_code == 404

@@ -146,6 +146,10 @@ def serve(directory: Path, *, secret: str = TEST_SECRET, **settings: str) -> Ite
         "rate_limit_enabled": "false",
         "log_level": "WARNING",
         "metrics_enabled": "false",
+        # Every browser is on 127.0.0.1 and acts at once: count members from the moment they
+        # join, however many share the address (tests/party/test_sybil.py tests the rules).
+        "established_member_seconds": "0",
+        "members_counted_per_address": "0",
         **settings,
     }
     process, _, err = start_serve(directory, port, **values)

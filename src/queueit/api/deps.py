@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
@@ -74,6 +76,17 @@ async def get_current_user(uow: Uow, claims: VerifiedClaims) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_client_address(request: Request, state: State) -> str:
+    """A keyed hash of the caller's address (the peer, or X-Forwarded-For from
+    TRUSTED_PROXIES): members who joined from one address are counted together (docs/DOMAIN.md)
+    without the raw IP ever being stored."""
+    ip = client_ip(request.scope, state.settings.trusted_proxies)
+    return hmac.new(state.tv_key, b"client-address:" + ip.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+ClientAddress = Annotated[str, Depends(get_client_address)]
 
 
 def rate_limited(scope: Scope, *, by_ip: bool = False) -> Callable[..., Awaitable[None]]:

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from queueit.api.deps import CurrentUser, Uow, rate_limited
+from queueit.api.deps import ClientAddress, CurrentUser, State, Uow, rate_limited
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
 from queueit.core.schemas import OkOut
-from queueit.party import lifecycle, playback, snapshot
+from queueit.party import lifecycle, playback, snapshot, songs
 from queueit.party.schemas import (
     ControlIn,
     CurrentSessionOut,
@@ -21,6 +21,7 @@ from queueit.party.schemas import (
     SessionJoinIn,
     SkipOut,
     SongFinishedIn,
+    SongsRemovedOut,
 )
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
@@ -31,18 +32,27 @@ Offset = Annotated[int, Query(ge=0, le=100_000, description="Items to skip.")]
 
 @router.post(
     "/create",
-    dependencies=[Depends(rate_limited(Scope.SESSIONS_CREATE))],
+    dependencies=[
+        Depends(rate_limited(Scope.SESSIONS_CREATE)),
+        Depends(rate_limited(Scope.SESSIONS_CODES)),
+    ],
     response_model=CurrentSessionOut,
     summary="Host a party",
     responses=errors_for(400, 401, 403, 409, 422, 429),
 )
 async def create(
-    uow: Uow, user: CurrentUser, body: SessionCreateIn | None = None
+    uow: Uow, user: CurrentUser, address: ClientAddress, body: SessionCreateIn | None = None
 ) -> CurrentSessionOut:
     """Open a party hosted by the caller, who must have an account (not a guest) and a music
     provider. Without `join_code` the server generates a 6-character code. The code is
-    trimmed and upper-cased; 409 `join_code_taken` when another active party has it."""
-    return await lifecycle.create(uow, actor=user, join_code=body.join_code if body else None)
+    trimmed and upper-cased; 409 `join_code_taken` when another active party has it. A host
+    has one active party: opening a new one ends the previous one (its members get
+    `session.ended` with reason `host_opened_another`); 409 `already_hosting` only when two
+    creates of one host race and the other one won. Code reservations are limited per account
+    (10 an hour, 30 a day)."""
+    return await lifecycle.create(
+        uow, actor=user, join_code=body.join_code if body else None, address=address
+    )
 
 
 @router.post(
@@ -55,11 +65,25 @@ async def create(
     summary="Join a party by code",
     responses=errors_for(401, 404, 409, 422, 429),
 )
-async def join(uow: Uow, user: CurrentUser, body: SessionJoinIn) -> CurrentSessionOut:
-    """Join the active party with this code (case-insensitive), leaving any other party.
-    409 `name_imitates_host` when your name passes for the host's (case, accents,
-    look-alike letters and separators aside; docs/SECURITY.md)."""
-    return await lifecycle.join(uow, actor=user, join_code=body.join_code)
+async def join(
+    uow: Uow,
+    user: CurrentUser,
+    state: State,
+    address: ClientAddress,
+    body: SessionJoinIn,
+) -> CurrentSessionOut:
+    """Join the active party with this code (case-insensitive), leaving any other party. A
+    party takes a limited number of new members a minute (429). 409 `name_imitates_host`
+    when your name passes for the host's (case, accents, look-alike letters and separators
+    aside; docs/SECURITY.md)."""
+
+    async def admit(party_id: uuid.UUID) -> None:
+        if state.limiter is not None:
+            await state.limiter.enforce(Scope.SESSIONS_JOIN_PARTY, f"party:{party_id}")
+
+    return await lifecycle.join(
+        uow, actor=user, join_code=body.join_code, address=address, admit=admit
+    )
 
 
 @router.get(
@@ -175,3 +199,17 @@ async def end(uow: Uow, user: CurrentUser) -> OkOut:
     """Host only: end the party. Members get `session.ended`; the join code is freed."""
     await lifecycle.end(uow, actor=user)
     return OkOut()
+
+
+@router.delete(
+    "/current/members/{user_id}/songs",
+    response_model=SongsRemovedOut,
+    summary="Remove every song of one guest",
+    responses=errors_for(401, 403, 404, 422, 429),
+)
+async def remove_member_songs(uow: Uow, user: CurrentUser, user_id: uuid.UUID) -> SongsRemovedOut:
+    """Host only: take every song `user_id` has waiting out of the queue at once (each
+    queued song's `added_by` says who added it). One `queue.updated` event, one version;
+    `removed` is 0 when they have none. History is untouched."""
+    removed = await songs.remove_songs_of(uow, actor=user, user_id=user_id)
+    return SongsRemovedOut(removed=removed)

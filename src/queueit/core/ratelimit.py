@@ -28,8 +28,10 @@ class Scope(StrEnum):
     DEFAULT = "default"
     SEARCH = "search"
     SESSIONS_CREATE = "sessions_create"
+    SESSIONS_CODES = "sessions_codes"
     SESSIONS_JOIN = "sessions_join"
     SESSIONS_JOIN_IP = "sessions_join_ip"
+    SESSIONS_JOIN_PARTY = "sessions_join_party"
     SONGS_ADD = "songs_add"
     SONGS_VOTE = "songs_vote"
     AUTH_ANONYMOUS = "auth_anonymous"
@@ -43,8 +45,13 @@ LIMITS: dict[Scope, str] = {
     Scope.DEFAULT: "120/minute;20/second",
     Scope.SEARCH: "20/minute;5/second",
     Scope.SESSIONS_CREATE: "10/minute;3/second",
+    # Code reservations per account: each create ends the host's previous party, so a squatter
+    # cycling through popular codes is slowed to this (docs/SECURITY.md).
+    Scope.SESSIONS_CODES: "10/hour;30/day",
     Scope.SESSIONS_JOIN: "20/minute;5/second",
     Scope.SESSIONS_JOIN_IP: "60/minute;10/second",  # join codes are guessable secrets
+    # New members of one party, whoever they are: a script's burst of accounts is slowed.
+    Scope.SESSIONS_JOIN_PARTY: "120/minute;20/second",
     Scope.SONGS_ADD: "30/minute;5/second",
     Scope.SONGS_VOTE: "60/minute;5/second",
     Scope.AUTH_ANONYMOUS: "10/minute;2/second",

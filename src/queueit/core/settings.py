@@ -126,6 +126,14 @@ class Settings(BaseSettings):
     session_idle_hours: float = 12.0
     max_queue_length: int = 1000
     max_songs_per_guest: int = 50
+    # Sybil resistance (docs/DOMAIN.md "Crowds and addresses"): members sharing one client
+    # address (a keyed hash, never the raw IP) count at most this many times toward participants,
+    # skip requests and the votes on one song (0: no cap); their waiting songs together are
+    # capped at MAX_SONGS_PER_ADDRESS; a member counts for crowd skip only after being in the
+    # party ESTABLISHED_MEMBER_SECONDS (the host always counts).
+    members_counted_per_address: int = Field(default=2, ge=0)
+    max_songs_per_address: int = Field(default=100, ge=1)
+    established_member_seconds: int = Field(default=60, ge=0)
 
     # `queueit serve` facing the network (docs/DEPLOY.md, core/http_guard.py): a request's line
     # and headers must arrive within this many seconds (408 otherwise; 0 = no limit), and at

@@ -10,7 +10,7 @@ from queueit.core import errors
 from queueit.core.security import Claims
 from queueit.core.types import utcnow
 from queueit.core.uow import Database, UnitOfWork, open_uow
-from queueit.party import presence, snapshot
+from queueit.party import guards, presence, snapshot
 from queueit.party.errors import NoActiveParty
 from queueit.party.schemas import CurrentSessionOut
 from queueit.realtime.protocol import CloseCode
@@ -43,8 +43,7 @@ class PartyViews:
                 user = await users_service.current_user(uow, claims=claims)
             except errors.Unauthorized as exc:  # e.g. the account was deleted
                 raise Refused(CloseCode.AUTH_FAILED, exc.code) from exc
-            found = (await snapshot.versions(uow, [party_id])).get(party_id)
-            if found is None or found.ended:
+            if await guards.party_state(uow, party_id) != "active":
                 raise Refused(CloseCode.NOT_FOUND, "session not found or ended")
             if user.current_party_id != party_id:
                 raise Refused(CloseCode.NOT_MEMBER, "not a member of this session")

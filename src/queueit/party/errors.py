@@ -17,6 +17,11 @@ class JoinCodeTaken(errors.Conflict):
     code, detail = "join_code_taken", "That join code is in use by another party; pick another."
 
 
+class AlreadyHosting(errors.Conflict):
+    code = "already_hosting"
+    detail = "You opened another party at the same moment; it is the one that stays open."
+
+
 class PartyNotFound(errors.NotFound):
     code, detail = "session_not_found", "No active party has that join code."
 
@@ -69,3 +74,11 @@ class SongLimitReached(errors.Conflict):
 class NameImitatesHost(errors.Conflict):
     code = "name_imitates_host"
     detail = "That name looks like the host's; pick a name of your own."
+
+
+class AddressVoteLimit(errors.Conflict):
+    code = "address_vote_limit"
+    detail = (
+        "Enough people on your network have voted on this song already; each network's votes"
+        " on a song are capped so that one person cannot steer the queue."
+    )

@@ -61,10 +61,9 @@ def now_playing_updated(
 
 async def party_updated(uow: UnitOfWork, party: Party) -> DomainEvent:
     """`session.updated`: the flags and the counts of people (participants, skip requests)."""
-    participants = await repository.participant_count(
-        uow.session, party, cutoff=presence.cutoff(uow)
-    )
-    skip_count, _ = await repository.skip_state(uow.session, party, party.id)
+    crowd = presence.crowd(uow)
+    participants = await repository.participant_count(uow.session, party, crowd)
+    skip_count = await repository.counted_skips(uow.session, party, crowd)
     return DomainEvent(
         party.id,
         EventName.SESSION_UPDATED,

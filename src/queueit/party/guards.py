@@ -30,9 +30,20 @@ async def hosted_party(uow: UnitOfWork, actor: User) -> Party:
     return party
 
 
-async def active_party(uow: UnitOfWork, party_id: uuid.UUID) -> Party:
-    """The party, when it exists and has not ended (not locked: for reads)."""
+async def party_state(uow: UnitOfWork, party_id: uuid.UUID) -> str | None:
+    """'active', 'ended' or None, also for a party the caller may not read (ids are not
+    secret; codes and hosts are)."""
+    return await repository.state(uow.session, party_id)
+
+
+async def active_party(
+    uow: UnitOfWork, party_id: uuid.UUID, *, outsider: type[NotHost | NotMember] | None = None
+) -> Party:
+    """The party, when it exists and has not ended (not locked: for reads). On PostgreSQL an
+    outsider cannot read it: with `outsider`, an active party they cannot see is that error."""
     party = await repository.get(uow.session, party_id)
+    if party is None and outsider is not None and await party_state(uow, party_id) == "active":
+        raise outsider()
     if party is None or party.ended_at is not None:
         raise NoActiveParty("No such active party.")
     return party
@@ -42,6 +53,8 @@ async def member_party(uow: UnitOfWork, *, actor: User, party_id: uuid.UUID) -> 
     """The party, when the caller is in it and it is active (not locked: for reads)."""
     party = await repository.get(uow.session, party_id)
     if party is None:
+        if await party_state(uow, party_id) is not None:
+            raise NotMember()  # it exists; row-level security hides it from outsiders
         raise NoActiveParty("No such party.")
     if actor.current_party_id != party.id:
         raise NotMember()
@@ -52,7 +65,7 @@ async def member_party(uow: UnitOfWork, *, actor: User, party_id: uuid.UUID) -> 
 
 async def hosted_active_party(uow: UnitOfWork, *, actor: User, party_id: uuid.UUID) -> Party:
     """The active party `party_id` when the caller hosts it (403 `not_host` otherwise)."""
-    party = await active_party(uow, party_id)
+    party = await active_party(uow, party_id, outsider=NotHost)
     if party.host_id != actor.id:
         raise NotHost()
     return party
@@ -60,7 +73,7 @@ async def hosted_active_party(uow: UnitOfWork, *, actor: User, party_id: uuid.UU
 
 async def member_or_host_party(uow: UnitOfWork, *, actor: User, party_id: uuid.UUID) -> Party:
     """The active party `party_id` when the caller is in it or hosts it."""
-    party = await active_party(uow, party_id)
+    party = await active_party(uow, party_id, outsider=NotMember)
     if actor.current_party_id != party.id and actor.id != party.host_id:
         raise NotMember()
     return party

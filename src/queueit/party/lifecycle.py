@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import structlog
@@ -22,7 +23,13 @@ from queueit.party import (
     snapshot,
     voting,
 )
-from queueit.party.errors import GuestCannotHost, JoinCodeTaken, NoMusicProvider, PartyNotFound
+from queueit.party.errors import (
+    AlreadyHosting,
+    GuestCannotHost,
+    JoinCodeTaken,
+    NoMusicProvider,
+    PartyNotFound,
+)
 from queueit.party.models import Party, SongStatus
 from queueit.party.schemas import CurrentSessionOut
 from queueit.users.models import MusicProvider, User
@@ -39,15 +46,23 @@ def generate_join_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(GENERATED_CODE_LENGTH))
 
 
-async def create(uow: UnitOfWork, *, actor: User, join_code: str | None) -> CurrentSessionOut:
+async def create(
+    uow: UnitOfWork, *, actor: User, join_code: str | None, address: str | None = None
+) -> CurrentSessionOut:
     """Open a party hosted by the caller (non-anonymous, with a music provider)."""
     if actor.is_anonymous:
         raise GuestCannotHost()
     if actor.music_provider == MusicProvider.none:
         raise NoMusicProvider()
     await leave(uow, actor=actor)
+    # One active party per host (a unique index): opening a new one ends the old, so one
+    # account holds one join code at a time.
+    for old_id in await repository.hosted_active(uow.session, actor.id):
+        old = await repository.lock(uow.session, old_id)
+        if old is not None and old.ended_at is None:
+            await end_party(uow, party=old, reason="host_opened_another")
     party = await _insert_with_code(uow, actor=actor, join_code=join_code)
-    await repository.set_membership(uow.session, actor, party.id)
+    await repository.set_membership(uow.session, actor, party.id, address=address)
     log.info("session_created", session_id=str(party.id), join_code=party.join_code)
     return await snapshot.snapshot(uow, party_id=party.id, viewer_id=actor.id)
 
@@ -68,7 +83,9 @@ async def _insert_with_code(uow: UnitOfWork, *, actor: User, join_code: str | No
         )
         try:
             await repository.insert(uow.session, party)
-        except IntegrityError:
+        except IntegrityError as exc:
+            if "host" in str(exc.orig):  # uq_sessions_one_active_per_host / sessions.host_id
+                raise AlreadyHosting() from None
             continue
         return party
     if join_code:
@@ -76,17 +93,28 @@ async def _insert_with_code(uow: UnitOfWork, *, actor: User, join_code: str | No
     raise JoinCodeTaken("Could not find a free join code; try again.")
 
 
-async def join(uow: UnitOfWork, *, actor: User, join_code: str) -> CurrentSessionOut:
-    """Join the active party with this code (case-insensitive), leaving any other first."""
+async def join(
+    uow: UnitOfWork,
+    *,
+    actor: User,
+    join_code: str,
+    address: str | None = None,
+    admit: Callable[[uuid.UUID], Awaitable[None]] | None = None,
+) -> CurrentSessionOut:
+    """Join the active party with this code (case-insensitive), leaving any other first.
+    `address` is the keyed hash of the client address; `admit` may refuse a new member of
+    that party (the per-party join limit) before anything is written."""
     found = await repository.active_by_code(uow.session, join_code)
     if found is None:
         raise PartyNotFound()
     if actor.current_party_id != found.id:
+        if admit is not None:
+            await admit(found.id)
         await leave(uow, actor=actor)
         party = await repository.lock(uow.session, found.id)
         if party is None or party.ended_at is not None:
             raise PartyNotFound()
-        await repository.set_membership(uow.session, actor, party.id)
+        await repository.set_membership(uow.session, actor, party.id, address=address)
         # After joining: only a member may read the host's profile (row-level security); a
         # refusal rolls the whole join back.
         await names.refuse_host_imitation(uow, actor=actor, party=party)

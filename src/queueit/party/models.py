@@ -38,6 +38,15 @@ class Party(Base):
             sqlite_where=text("ended_at IS NULL"),
         ),
         Index("ix_sessions_active_last_activity", "ended_at", "last_activity_at"),
+        # One active party per host: an account cannot squat several join codes at once, and
+        # two concurrent creates by one host cannot both stay open (docs/DOMAIN.md).
+        Index(
+            "uq_sessions_one_active_per_host",
+            "host_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -86,10 +86,9 @@ async def song_finished(uow: UnitOfWork, *, actor: User, queued_song_id: uuid.UU
 
 
 async def _skip_state(uow: UnitOfWork, party: Party, actor: User) -> tuple[int, int, bool]:
-    participants = await repository.participant_count(
-        uow.session, party, cutoff=presence.cutoff(uow)
-    )
-    count, requested = await repository.skip_state(uow.session, party, actor.id)
+    crowd = presence.crowd(uow)
+    participants = await repository.participant_count(uow.session, party, crowd)
+    count, requested = await repository.skip_state(uow.session, party, actor.id, crowd)
     return count, participants, requested
 
 
@@ -101,7 +100,9 @@ async def request_skip(uow: UnitOfWork, *, actor: User) -> SkipOut:
     count, participants, requested = await _skip_state(uow, party, actor)
     if not requested:
         await repository.add_skip_request(uow.session, party=party, user_id=actor.id)
-        count += 1
+        # Recounted, not +1: a fresh member's request, or one more from an address already
+        # counted in full, does not move the count (docs/DOMAIN.md "Crowds and addresses").
+        count, participants, _ = await _skip_state(uow, party, actor)
         if count * 2 > participants:
             await advance(uow, party=party, outcome=SongStatus.skipped, crowdsourced=True)
             log.info(

@@ -302,3 +302,56 @@ async def remove(db: AsyncSession, queued_song_id: uuid.UUID, at: datetime) -> N
         .where(and_(QueuedSong.id == queued_song_id, QueuedSong.status == SongStatus.queued))
         .values(status=SongStatus.removed, finished_at=at)
     )
+
+
+# -- Sybil resistance: what the members of one client address did (docs/DOMAIN.md) ----------
+
+
+async def count_added_from(db: AsyncSession, party_id: uuid.UUID, address: str) -> int:
+    """Songs waiting in the party added by members who joined from `address`."""
+    query = (
+        select(func.count())
+        .select_from(QueuedSong)
+        .join(User, User.id == QueuedSong.added_by_id)
+        .where(
+            QueuedSong.party_id == party_id,
+            QueuedSong.status == SongStatus.queued,
+            User.current_party_id == party_id,
+            User.join_address == address,
+        )
+    )
+    return int((await db.execute(query)).scalar_one())
+
+
+async def votes_from(
+    db: AsyncSession, queued_song_id: uuid.UUID, address: str, *, besides: uuid.UUID
+) -> int:
+    """Votes on the song by other members who joined from `address`."""
+    query = (
+        select(func.count())
+        .select_from(Vote)
+        .join(User, User.id == Vote.user_id)
+        .where(
+            Vote.queued_song_id == queued_song_id,
+            Vote.user_id != besides,
+            User.join_address == address,
+        )
+    )
+    return int((await db.execute(query)).scalar_one())
+
+
+async def remove_added_by(
+    db: AsyncSession, party_id: uuid.UUID, user_id: uuid.UUID, at: datetime
+) -> int:
+    """Every song `user_id` has waiting in the party, removed; how many."""
+    result = await db.execute(
+        update(QueuedSong)
+        .where(
+            QueuedSong.party_id == party_id,
+            QueuedSong.added_by_id == user_id,
+            QueuedSong.status == SongStatus.queued,
+        )
+        .values(status=SongStatus.removed, finished_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

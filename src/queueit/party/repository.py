@@ -9,8 +9,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Uuid,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from queueit.core.engine import insert_for
 from queueit.core.types import UTCDateTime, utcnow
@@ -41,8 +54,28 @@ async def lock(db: AsyncSession, party_id: uuid.UUID) -> Party | None:
 
 
 async def active_by_code(db: AsyncSession, join_code: str) -> Party | None:
+    """The join path. On PostgreSQL the code is presented to row-level security first
+    (transaction-local): only then may a non-member read that party's row and put it in their
+    profile (docs/RLS.md, migration 0004)."""
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(select(func.set_config("queueit.join_code", join_code, True)))
     query = select(Party).where(Party.join_code == join_code, Party.ended_at.is_(None))
     return (await db.execute(query)).scalar_one_or_none()
+
+
+async def state(db: AsyncSession, party_id: uuid.UUID) -> str | None:
+    """'active', 'ended' or None (no such party), whoever asks: on PostgreSQL through
+    `queueit_rls.party_state`, which looks past row-level security at that one fact (a
+    non-member cannot read the row, and is told 403 rather than a misleading 404)."""
+    if db.get_bind().dialect.name == "postgresql":
+        sid = bindparam("sid", party_id, type_=Uuid())
+        found = await db.scalar(select(func.queueit_rls.party_state(sid)))
+        return str(found) if found is not None else None
+    ended = await db.execute(select(Party.ended_at).where(Party.id == party_id))
+    row = ended.first()
+    if row is None:
+        return None
+    return "active" if row[0] is None else "ended"
 
 
 async def with_host(db: AsyncSession, party_id: uuid.UUID) -> tuple[Party, User | None] | None:
@@ -113,12 +146,26 @@ async def versions(
 # -- membership and presence ----------------------------------------------------------------
 
 
-async def set_membership(db: AsyncSession, user: User, party_id: uuid.UUID | None) -> None:
+async def set_membership(
+    db: AsyncSession, user: User, party_id: uuid.UUID | None, *, address: str | None = None
+) -> None:
+    """Join (`party_id`, from the keyed-hash `address`) or leave (None)."""
     if user.current_party_id is not None and user.current_party_id != party_id:
         user.previous_party_id = user.current_party_id
+    if party_id is not None and party_id != user.current_party_id:
+        user.joined_at = utcnow()
+        user.join_address = address
     user.current_party_id = party_id
     user.last_active_at = utcnow()
     await db.flush()
+
+
+async def on_host_network(db: AsyncSession, party: Party, address: str | None) -> bool:
+    """Whether `address` is the one the host opened the party from."""
+    if address is None:
+        return False
+    query = select(User.join_address).where(User.id == party.host_id)
+    return (await db.execute(query)).scalar_one_or_none() == address
 
 
 async def release_members(db: AsyncSession, party_id: uuid.UUID) -> None:
@@ -129,15 +176,98 @@ async def release_members(db: AsyncSession, party_id: uuid.UUID) -> None:
     )
 
 
-async def participant_count(db: AsyncSession, party: Party, *, cutoff: datetime) -> int:
-    """Members active since `cutoff` (API calls and open sockets refresh activity), plus the
-    host, who always counts; at least 1."""
-    query = select(func.count()).where(
-        User.current_party_id == party.id, User.last_active_at >= cutoff
+@dataclass(frozen=True, slots=True)
+class Crowd:
+    """Who counts for crowd skip (docs/DOMAIN.md "Crowds and addresses"): members present
+    since `cutoff`, in the party since `established` (the host always counts), and at most
+    `per_address` members per client address (0: no cap)."""
+
+    cutoff: datetime
+    established: datetime
+    per_address: int
+
+    @property
+    def cap(self) -> int:
+        return self.per_address if self.per_address > 0 else 1_000_000_000
+
+
+def _address_group() -> Any:
+    """Members are grouped by the address they joined from; the host, anyone on the host's
+    network (the address the host opened the party from: a house party's Wi-Fi) and anyone
+    without a recorded address are each a group of their own."""
+    own = cast(User.id, String(36))
+    host = aliased(User)
+    host_address = (
+        select(host.join_address)
+        .where(host.id == bindparam("host_id", type_=Uuid()))
+        .scalar_subquery()
     )
-    if party.host_id is not None:
-        query = query.where(User.id != party.host_id)
-    members = int((await db.execute(query)).scalar_one())
+    return case(
+        (User.id == bindparam("host_id", type_=Uuid()), own),
+        (User.join_address == host_address, own),
+        else_=func.coalesce(User.join_address, own),
+    )
+
+
+def _capped_sum(grouped: Any) -> Any:
+    """sum(min(members of a group, cap)) over the groups of `grouped` (a subquery of `n`)."""
+    cap: Any = bindparam("cap", type_=Integer())
+    return select(func.coalesce(func.sum(case((grouped.c.n > cap, cap), else_=grouped.c.n)), 0))
+
+
+def _established() -> Any:
+    return or_(
+        User.id == bindparam("host_id", type_=Uuid()),
+        User.joined_at.is_(None),  # joined before join times were recorded
+        User.joined_at <= bindparam("established", type_=UTCDateTime()),
+    )
+
+
+def _members_query(*, has_host: bool) -> Any:
+    """Counted participants other than the host (the host adds 1)."""
+    members = select(func.count().label("n")).where(
+        User.current_party_id == bindparam("party_id"),
+        User.last_active_at >= bindparam("cutoff", type_=UTCDateTime()),
+        _established(),
+    )
+    if has_host:
+        members = members.where(User.id != bindparam("host_id", type_=Uuid()))
+    return _capped_sum(members.group_by(_address_group()).subquery())
+
+
+def _skips_query() -> Any:
+    """Counted skip requests for the current song: established requesters, capped per
+    address (a fresh account's request is kept, and counts once it is established)."""
+    requests = (
+        select(func.count().label("n"))
+        .select_from(SkipRequest)
+        .join(User, User.id == SkipRequest.user_id)
+        .where(SkipRequest.queued_song_id == bindparam("current_song_id"), _established())
+        .group_by(_address_group())
+    )
+    return _capped_sum(requests.subquery())
+
+
+def _crowd_params(party: Party, crowd: Crowd) -> dict[str, Any]:
+    return {
+        "party_id": party.id,
+        "host_id": party.host_id,
+        "current_song_id": party.current_song_id,
+        "cutoff": crowd.cutoff,
+        "established": crowd.established,
+        "cap": crowd.cap,
+    }
+
+
+_MEMBERS = {True: _members_query(has_host=True), False: _members_query(has_host=False)}
+_SKIPS = _skips_query()
+
+
+async def participant_count(db: AsyncSession, party: Party, crowd: Crowd) -> int:
+    """Counted members (present, established, capped per address), plus the host, who
+    always counts; at least 1."""
+    query = _MEMBERS[party.host_id is not None]
+    members = int((await db.execute(query, _crowd_params(party, crowd))).scalar_one())
     return members + 1
 
 
@@ -178,18 +308,14 @@ def _counts_query(*, has_host: bool) -> Any:
     queued = select(func.count()).where(
         QueuedSong.party_id == bindparam("party_id"), QueuedSong.status == SongStatus.queued
     )
-    members = select(func.count()).where(
-        User.current_party_id == bindparam("party_id"),
-        User.last_active_at >= bindparam("cutoff", type_=UTCDateTime()),
+    mine = select(func.count()).where(
+        SkipRequest.queued_song_id == bindparam("current_song_id"),
+        SkipRequest.user_id == bindparam("user_id"),
     )
-    if has_host:
-        members = members.where(User.id != bindparam("host_id"))
-    skips = select(func.count()).where(SkipRequest.queued_song_id == bindparam("current_song_id"))
-    mine = skips.where(SkipRequest.user_id == bindparam("user_id"))
     return select(
         queued.scalar_subquery(),
-        members.scalar_subquery(),
-        skips.scalar_subquery(),
+        _MEMBERS[has_host].scalar_subquery(),
+        _SKIPS.scalar_subquery(),
         mine.scalar_subquery(),
     )
 
@@ -198,16 +324,10 @@ def _counts_query(*, has_host: bool) -> Any:
 _COUNTS = {True: _counts_query(has_host=True), False: _counts_query(has_host=False)}
 
 
-async def counts(db: AsyncSession, party: Party, user_id: uuid.UUID, *, cutoff: datetime) -> Counts:
+async def counts(db: AsyncSession, party: Party, user_id: uuid.UUID, *, crowd: Crowd) -> Counts:
     """What `queue_total`, `participant_count` and the skip state answer, in one statement
     (GET /sessions/current is dominated by round trips to the database)."""
-    params = {
-        "party_id": party.id,
-        "cutoff": cutoff,
-        "host_id": party.host_id,
-        "current_song_id": party.current_song_id,
-        "user_id": user_id,
-    }
+    params = {**_crowd_params(party, crowd), "user_id": user_id}
     row = (await db.execute(_COUNTS[party.host_id is not None], params)).one()
     with_skips = party.current_song_id is not None
     return Counts(
@@ -221,13 +341,24 @@ async def counts(db: AsyncSession, party: Party, user_id: uuid.UUID, *, cutoff: 
 # -- skip requests ---------------------------------------------------------------------------
 
 
-async def skip_state(db: AsyncSession, party: Party, user_id: uuid.UUID) -> tuple[int, bool]:
-    """(requests for the current song, whether `user_id` made one)."""
+async def skip_state(
+    db: AsyncSession, party: Party, user_id: uuid.UUID, crowd: Crowd
+) -> tuple[int, bool]:
+    """(counted requests for the current song, whether `user_id` made one)."""
     if party.current_song_id is None:
         return 0, False
-    query = select(SkipRequest.user_id).where(SkipRequest.queued_song_id == party.current_song_id)
-    users = list((await db.execute(query)).scalars())
-    return len(users), user_id in users
+    counted = await counted_skips(db, party, crowd)
+    mine = select(SkipRequest.user_id).where(
+        SkipRequest.queued_song_id == party.current_song_id, SkipRequest.user_id == user_id
+    )
+    return counted, (await db.execute(mine)).first() is not None
+
+
+async def counted_skips(db: AsyncSession, party: Party, crowd: Crowd) -> int:
+    """Skip requests for the current song that count (established, capped per address)."""
+    if party.current_song_id is None:
+        return 0
+    return int((await db.execute(_SKIPS, _crowd_params(party, crowd))).scalar_one())
 
 
 async def add_skip_request(db: AsyncSession, *, party: Party, user_id: uuid.UUID) -> None:

@@ -114,6 +114,13 @@ class SkipOut(BaseModel):
     skipped: bool
 
 
+class SongsRemovedOut(BaseModel):
+    """What `DELETE /sessions/current/members/{user_id}/songs` removed."""
+
+    ok: bool = True
+    removed: int = Field(ge=0, description="Songs of that member taken out of the queue.")
+
+
 class QueuePage(BaseModel):
     items: list[QueuedSongOut]
     total: int

@@ -35,7 +35,7 @@ async def snapshot(
         row = await queue_repository.song_row(db, party.current_song_id)
         current = queued_song_out(row) if row is not None else None
     rows = await queue_repository.queue_page(db, party.id, limit=queue_limit, offset=queue_offset)
-    counts = await repository.counts(db, party, viewer_id, cutoff=presence.cutoff(uow))
+    counts = await repository.counts(db, party, viewer_id, crowd=presence.crowd(uow))
     return CurrentSessionOut(
         session=base(party, host),
         current_song=current,

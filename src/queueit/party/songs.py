@@ -22,7 +22,7 @@ from queueit.party.errors import (
 )
 from queueit.party.models import Party, SongStatus
 from queueit.party.schemas import QueuedSongOut
-from queueit.party.voting import apply_vote
+from queueit.party.voting import address_may_vote, apply_vote
 from queueit.users.models import User
 
 log = structlog.get_logger(__name__)
@@ -74,7 +74,9 @@ async def add_song(
     db = uow.session
     existing = await queue_repository.find_queued(db, party.id, song_id)
     if existing is not None:
-        if await apply_vote(uow, existing, actor.id, 1):
+        # Re-adding is an upvote, capped per address like any vote (then it changes nothing).
+        allowed = await address_may_vote(uow, existing, actor, party=party)
+        if allowed and await apply_vote(uow, existing, actor.id, 1):
             version = await repository.bump_version(db, party)
             uow.publish(events.votes_updated(party.id, version, existing))
         return await snapshot.song_out(uow, existing.id)
@@ -85,6 +87,17 @@ async def add_song(
         and await queue_repository.count_added_by(db, party.id, actor.id) >= max_songs_per_guest
     ):
         raise SongLimitReached(f"A guest may have {max_songs_per_guest} songs waiting at once.")
+    per_address = uow.settings.max_songs_per_address
+    if (
+        not adding.is_host
+        and actor.join_address is not None
+        and await queue_repository.count_added_from(db, party.id, actor.join_address) >= per_address
+        and not await repository.on_host_network(db, party, actor.join_address)
+    ):
+        raise SongLimitReached(
+            f"The guests on your network have {per_address} songs waiting, as many as one"
+            " network may; wait until some have played."
+        )
     queued = await queue_repository.insert_queued(
         db, party_id=party.id, song_id=song_id, user_id=actor.id
     )
@@ -113,3 +126,17 @@ async def remove_song(uow: UnitOfWork, *, actor: User, queued_song_id: uuid.UUID
     await queue_repository.remove(uow.session, song.id, utcnow())
     version = await repository.bump_version(uow.session, party)
     uow.publish(await events.queue_updated(uow.session, party.id, version))
+
+
+async def remove_songs_of(uow: UnitOfWork, *, actor: User, user_id: uuid.UUID) -> int:
+    """The host removes every song one member has waiting (a troll's flood, in one go): one
+    new version and one `queue.updated`, however many songs. Returns how many were removed."""
+    party = await guards.hosted_party(uow, actor)
+    removed = await queue_repository.remove_added_by(uow.session, party.id, user_id, utcnow())
+    if removed:
+        version = await repository.bump_version(uow.session, party)
+        uow.publish(await events.queue_updated(uow.session, party.id, version))
+        log.info(
+            "member_songs_removed", session_id=str(party.id), user_id=str(user_id), count=removed
+        )
+    return removed

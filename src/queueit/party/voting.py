@@ -10,8 +10,8 @@ import structlog
 from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
 from queueit.party import events, guards, queue_repository, repository
-from queueit.party.errors import SongNotFound, SongNotVotable
-from queueit.party.models import QueuedSong, SongStatus
+from queueit.party.errors import AddressVoteLimit, SongNotFound, SongNotVotable
+from queueit.party.models import Party, QueuedSong, SongStatus
 from queueit.party.schemas import VoteOut
 from queueit.users.models import User
 
@@ -40,6 +40,22 @@ async def apply_vote(
     return True
 
 
+async def address_may_vote(uow: UnitOfWork, song: QueuedSong, actor: User, *, party: Party) -> bool:
+    """Members who joined from one address cast at most MEMBERS_COUNTED_PER_ADDRESS votes on
+    one song (changing your own vote is always allowed; the host, and guests on the host's
+    own network, are never capped), so ten accounts of one script count as two, not ten
+    (docs/DOMAIN.md "Crowds and addresses")."""
+    cap = uow.settings.members_counted_per_address
+    if cap <= 0 or actor.join_address is None or actor.id == party.host_id:
+        return True
+    if await queue_repository.get_vote(uow.session, song.id, actor.id) is not None:
+        return True
+    others = await queue_repository.votes_from(
+        uow.session, song.id, actor.join_address, besides=actor.id
+    )
+    return others < cap or await repository.on_host_network(uow.session, party, actor.join_address)
+
+
 async def vote(
     uow: UnitOfWork, *, actor: User, queued_song_id: uuid.UUID, value: int | None
 ) -> VoteOut:
@@ -50,6 +66,8 @@ async def vote(
         raise SongNotFound()
     if song.status != SongStatus.queued:
         raise SongNotVotable()
+    if value is not None and not await address_may_vote(uow, song, actor, party=party):
+        raise AddressVoteLimit()
     if await apply_vote(uow, song, actor.id, value):
         version = await repository.bump_version(uow.session, party)
         uow.publish(events.votes_updated(party.id, version, song))

@@ -44,6 +44,10 @@ class User(Base):
     )
     last_active_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Sybil resistance (docs/DOMAIN.md): when the user joined their current party, and a keyed
+    # hash of the client address they joined from (never the raw IP).
+    joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    join_address: Mapped[str | None] = mapped_column(String(32))
 
 
 class DeletedAccount(Base):
