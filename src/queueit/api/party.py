@@ -4,18 +4,21 @@ and crowd skip."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from queueit.api.deps import ClientAddress, CurrentUser, State, Uow, rate_limited
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
 from queueit.core.schemas import OkOut
+from queueit.party import export as party_export
 from queueit.party import lifecycle, playback, snapshot, songs
 from queueit.party.schemas import (
     ControlIn,
     CurrentSessionOut,
+    ExportFormat,
+    HistoryExportOut,
     QueuePage,
     SessionCreateIn,
     SessionJoinIn,
@@ -129,6 +132,48 @@ async def history(
     """Played and skipped songs, newest first. Members only."""
     return await snapshot.history_page(
         uow, actor=user, party_id=session_id, limit=limit, offset=offset
+    )
+
+
+_EXPORT_CONTENT: dict[str, Any] = {
+    "text/csv": {"schema": {"type": "string"}, "example": "played_at,finished_at,status,..."},
+    "audio/x-mpegurl": {"schema": {"type": "string"}, "example": "#EXTM3U\n#EXTINF:213,..."},
+}
+
+
+@router.get(
+    "/{session_id:uuid}/history/export",
+    response_class=Response,
+    summary="Download the history (JSON, CSV, M3U)",
+    responses={
+        200: {
+            "model": HistoryExportOut,
+            "description": "The whole history in play order, as an attachment",
+            "content": _EXPORT_CONTENT,
+        },
+        **errors_for(401, 403, 404, 422, 429),
+    },
+)
+async def export_history(
+    uow: Uow,
+    user: CurrentUser,
+    session_id: uuid.UUID,
+    format: Annotated[ExportFormat, Query(description="`json`, `csv` or `m3u`.")],
+) -> Response:
+    """Host only, also after the party ended: every played and skipped song in play order
+    (oldest first), as a file to save (`Content-Disposition: attachment`,
+    `queueit-<join code>-<date>.<json|csv|m3u8>`). `json` is `HistoryExportOut`; `csv` has one
+    header row and one row per song (RFC 4180; a text cell starting with `= + - @`, tab or CR
+    gets a leading `'`); `m3u` is extended M3U with `spotify:track:<id>`, Apple Music URLs or
+    `queueit:local:<id>`. 403 `not_host` for anyone but the host, 404 for an unknown party."""
+    export = await party_export.export_history(uow, actor=user, party_id=session_id, fmt=format)
+    return Response(
+        content=export.body,
+        media_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 

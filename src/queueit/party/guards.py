@@ -77,3 +77,17 @@ async def member_or_host_party(uow: UnitOfWork, *, actor: User, party_id: uuid.U
     if actor.current_party_id != party.id and actor.id != party.host_id:
         raise NotMember()
     return party
+
+
+async def hosted_party_even_ended(uow: UnitOfWork, *, actor: User, party_id: uuid.UUID) -> Party:
+    """The party `party_id`, active or ended, when the caller hosts it (not locked: for reads,
+    such as the host exporting the history afterwards). 403 `not_host` for anyone else, also
+    for a party row-level security hides from them; 404 when there is no such party."""
+    party = await repository.get(uow.session, party_id)
+    if party is None:
+        if await party_state(uow, party_id) is not None:
+            raise NotHost()
+        raise NoActiveParty("No such party.")
+    if party.host_id is None or party.host_id != actor.id:
+        raise NotHost()
+    return party

@@ -24,6 +24,8 @@ AddedBy = aliased(User, name="added_by")
 # instances for a 100-song page cost more CPU than the rest of GET /sessions/current together
 # (docs/BENCHMARKS.md). The adder's columns are all None when the account was deleted.
 SongRow = Row[Any, Any, Any]
+# A history row of the export: a SongRow, then started_at and finished_at.
+HistoryRow = Row[Any, Any, Any, Any, Any]
 
 
 @functools.cache
@@ -144,6 +146,19 @@ async def history_page(
     rows = (await db.execute(query)).all()
     count = select(func.count()).where(QueuedSong.party_id == party_id, QueuedSong.status.in_(done))
     return rows, int((await db.execute(count)).scalar_one())
+
+
+async def history_in_play_order(db: AsyncSession, party_id: uuid.UUID) -> Sequence[HistoryRow]:
+    """The whole history in one statement, oldest first: exactly the reverse of
+    `history_page` (the export). Each row also carries `started_at` and `finished_at`."""
+    done = (SongStatus.played, SongStatus.skipped)
+    query = (
+        _rows_query()
+        .add_columns(QueuedSong.started_at, QueuedSong.finished_at)
+        .where(QueuedSong.party_id == party_id, QueuedSong.status.in_(done))
+        .order_by(QueuedSong.finished_at.asc(), QueuedSong.id.asc())
+    )
+    return (await db.execute(query)).all()
 
 
 async def song_row(db: AsyncSession, queued_song_id: uuid.UUID) -> SongRow | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
@@ -126,6 +127,46 @@ class QueuePage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class ExportFormat(StrEnum):
+    """The formats of `GET /sessions/{id}/history/export`."""
+
+    json = "json"
+    csv = "csv"
+    m3u = "m3u"
+
+
+class HistoryEntryOut(BaseModel):
+    """One played or skipped song of an export (one CSV row, one M3U entry)."""
+
+    played_at: datetime | None = Field(description="When it started playing.")
+    finished_at: datetime | None = Field(description="When it was played out or skipped.")
+    status: Literal["played", "skipped"]
+    name: str
+    artists: str = Field(description="All artist names joined with ` & `.")
+    album: str
+    duration_ms: int
+    source: Source
+    track_id: str = Field(description="The catalog's track id (`Track.id`).")
+    isrc: str
+    uri: str = Field(description="The M3U line: `spotify:track:<id>`, an Apple Music URL, ...")
+    added_by: str = Field(
+        description="The adder's display name, else username; `Guest` for a guest with"
+        " neither, `Deleted user` once the account was deleted."
+    )
+    votes: int
+
+
+class HistoryExportOut(BaseModel):
+    """The JSON export: the party, then its whole history in play order (oldest first)."""
+
+    session_id: uuid.UUID
+    join_code: str
+    created_at: datetime
+    ended_at: datetime | None
+    exported_at: datetime
+    items: list[HistoryEntryOut]
 
 
 def _integer_only(value: object) -> object:
