@@ -43,15 +43,18 @@ async def _party(
     assert (
         await client.post("/api/v1/sessions/song_finished", json=finished, headers=host)
     ).status_code == 200
+    played = []
     for _ in range(3):  # second is skipped, third played out, fourth skipped
         current = (await client.get("/api/v1/sessions/current", headers=host)).json()
         song = current["current_song"]
+        played.append(song["id"])
         if song["id"] == third["id"]:
             body = {"queued_song_id": song["id"]}
             done = await client.post("/api/v1/sessions/song_finished", json=body, headers=host)
         else:
             done = await client.patch("/api/v1/sessions/control_session", json=SKIP, headers=host)
         assert done.status_code == 200, done.text
+    assert played == [second["id"], third["id"], fourth["id"]]
     return host, guest, party_id
 
 
