@@ -76,7 +76,7 @@ async def history_document(uow: UnitOfWork, party: Party) -> HistoryExportOut:
         # Row-level security lets a host read their ended party's row but no longer its songs
         # or their adders (queueit_rls.hosts() means "hosts an active party"); the guard above
         # checked that the caller hosts it, so the server reads the history on its own
-        # authority (docs/RLS.md, "Exports").
+        # authority (docs/RLS.md, "Known limits": exports of ended parties).
         async with uow.as_system():
             rows = await queue_repository.history_in_play_order(uow.session, party.id)
     return HistoryExportOut(
