@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +53,9 @@ class Context:
         return self.placement.server
 
     def where(self) -> str:
-        """The placement, for the table (read at the time of the figure)."""
-        return self.placement.describe()
+        """The placement and the machine's 1-minute load average (other jobs share the
+        cores), for the table; read when the figure is measured."""
+        return f"{self.placement.describe()} | load {os.getloadavg()[0]:.1f}"
 
     def data_dir(self, name: str) -> Path:
         path = self.workdir / name

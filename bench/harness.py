@@ -224,6 +224,10 @@ def asyncpg_dsn(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1]
 
 
+def database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1].partition("?")[0]
+
+
 # pg_advisory_lock key (in the `postgres` database) held by whoever creates, migrates or drops
 # a QueueIT schema on a shared server: migrations create cluster-wide roles (row-level
 # security), so the benchmarks, the drills and the test workers take turns ("QMIG").
@@ -239,7 +243,7 @@ async def reset_database(url: str) -> None:
     from queueit.core.settings import Settings
 
     dsn = asyncpg_dsn(url)
-    name = dsn.rsplit("/", 1)[1]
+    name = database_name(url)
     if name in ("test", "postgres", "template0", "template1"):
         raise SystemExit(f"refusing to benchmark in the shared database {name!r}")
     admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")

@@ -246,6 +246,55 @@ async def closed_loop(
     return result
 
 
+async def open_loop(
+    base_url: str,
+    *,
+    rate: float,
+    duration: float,
+    next_request: Callable[[int], Request],
+    on_outcome: Callable[[Outcome], None] | None = None,
+    timeout: float = 10.0,
+) -> LoadResult:
+    """Request k leaves at start + k/rate whether or not earlier ones were answered (an open
+    loop: the offered load does not fall when the server slows down). Latency runs from the
+    scheduled time, so a wait for a free connection counts too (no coordinated omission).
+    Idle keep-alive connections are reused; a new one opens when none is idle."""
+    host, port = base_url.split("://", 1)[1].split(":")
+    result = LoadResult(generator=f"python (open loop, {rate:.0f} req/s)")
+    idle: list[HttpConnection] = []
+
+    async def one(k: int, scheduled: float) -> None:
+        request = next_request(k)
+        conn = idle.pop() if idle else HttpConnection(host, int(port))
+        try:
+            status, body = await conn.send(request, timeout)
+            idle.append(conn)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+            status, body = 0, b""
+            await conn.close()
+            result.errors += 1
+        latency = (time.perf_counter() - scheduled) * 1000
+        result.requests += 1
+        result.statuses[status] = result.statuses.get(status, 0) + 1
+        result.latencies_ms.append(latency)
+        if on_outcome is not None:
+            on_outcome(Outcome(request.tag, status, body, scheduled, latency))
+
+    began = time.perf_counter()
+    pending = []
+    for k in range(max(1, int(rate * duration))):
+        scheduled = began + k / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        pending.append(asyncio.create_task(one(k, scheduled)))
+    await asyncio.gather(*pending)
+    result.seconds = time.perf_counter() - began
+    for conn in idle:
+        await conn.close()
+    return result
+
+
 def summary(result: LoadResult) -> dict[str, Any]:
     return {
         "generator": result.generator,

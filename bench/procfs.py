@@ -60,30 +60,41 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return sum(cpu_times(pids).values())
 
 
-def postgres_pids() -> list[int]:
+def postgres_pids(database: str | None = None) -> list[int]:
+    """PostgreSQL's processes; with `database`, only the backends connected to it (their
+    title is "postgres: 15/main: USER DATABASE HOST STATE"). The machine's cluster is shared
+    with other jobs: counting every backend would bill their queries to the benchmark."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
-                    found.append(int(entry.name))
+                if (entry / "comm").read_text().strip() not in ("postgres", "postmaster"):
+                    continue
+                if database is not None:
+                    title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    if f" {database} " not in title:
+                        continue
             except OSError:
                 continue
+            found.append(int(entry.name))
     return sorted(found)
 
 
 class CpuMeter:
-    """CPU seconds used by the server's processes and by PostgreSQL between start and stop
-    (backends that start meanwhile count from zero)."""
+    """CPU seconds used by the server's processes and by the PostgreSQL backends of
+    `database` (every PostgreSQL process when None) between start and stop; backends that
+    start meanwhile count from zero. Not counted: the cluster's shared background processes
+    (WAL writer, checkpointer), which serve every database at once."""
 
-    def __init__(self, server_pids: Callable[[], list[int]]) -> None:
+    def __init__(self, server_pids: Callable[[], list[int]], database: str | None) -> None:
         self.server_pids = server_pids
+        self.database = database
         self.before_server = cpu_seconds(server_pids())
-        self.before_pg = cpu_times(postgres_pids())
+        self.before_pg = cpu_times(postgres_pids(database))
 
     def stop(self) -> tuple[float, float]:
         server = cpu_seconds(self.server_pids()) - self.before_server
-        after_pg = cpu_times(postgres_pids())
+        after_pg = cpu_times(postgres_pids(self.database))
         pg = sum(t - self.before_pg.get(pid, 0.0) for pid, t in after_pg.items())
         return server, max(0.0, pg)
 
@@ -121,8 +132,12 @@ class Placement:
 
 
 def postgres_cpus() -> str:
-    pids = postgres_pids()
-    return allowed_cpus(pids[0]) if pids else "?"
+    """The cores PostgreSQL may use (its first process that answers)."""
+    for pid in postgres_pids():
+        cpus = allowed_cpus(pid)
+        if cpus:
+            return cpus
+    return "?"
 
 
 def choose_placement(workers: int, *, pin: bool) -> Placement:

@@ -17,6 +17,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -31,7 +32,7 @@ from bench.harness import (
     RESULTS_DIR,
     reset_database,
 )
-from bench.procfs import machine
+from bench.procfs import choose_placement, machine
 
 SCENARIOS = {
     "ceiling": "bench.scenarios.ceiling",
@@ -43,7 +44,7 @@ SCENARIOS = {
 
 
 def table(rows: list[Row]) -> str:
-    header = ("scenario", "metric", "measured", "target", "met")
+    header = ("scenario", "metric", "measured", "target", "met", "placement (cores), load")
     lines = [
         header,
         *[
@@ -53,6 +54,7 @@ def table(rows: list[Row]) -> str:
                 r.measured,
                 r.target,
                 "" if r.ok is None else ("yes" if r.ok else "NO"),
+                r.placement,
             )
             for r in rows
         ],
@@ -88,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the servers and the load generator to different cores",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -100,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         EXTRA_SETTINGS[key.strip().lower()] = value
 
     raise_open_files_limit()
+    # `timeout` or a CI runner ending the run: unwind, so every server (in its own session,
+    # out of reach of the signal) is stopped by its `with` block instead of left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ctx = Context(
         database_url=args.database_url,
         redis_url=args.redis_url,
@@ -107,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         quick=args.quick,
         python_loadgen=args.python_loadgen,
+        placement=choose_placement(args.workers, pin=not args.no_pin),
     )
+    ctx.placement.apply()
     asyncio.run(reset_database(ctx.database_url))
     started = datetime.now(UTC)
     results: dict[str, Any] = {
@@ -116,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "database_url": ctx.database_url,
         "workers": ctx.workers,
+        "placement": ctx.placement.as_dict(),
         "extra_settings": dict(EXTRA_SETTINGS),
         "scenarios": {},
     }
@@ -124,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or list(SCENARIOS):
         print(f"== {name} ...", file=sys.stderr, flush=True)
         began = time.monotonic()
+        where = ctx.where()
         try:
             module = importlib.import_module(SCENARIOS[name])
             outcome: ScenarioResult = module.run(ctx)
@@ -134,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(Row(name, "error", f"{type(exc).__name__}: {exc}"[:80], ok=False))
             continue
         outcome.details["elapsed_seconds"] = round(time.monotonic() - began, 1)
+        for row in outcome.rows:
+            row.placement = row.placement or where
         results["scenarios"][name] = {
             "rows": [r.as_dict() for r in outcome.rows],
             "details": outcome.details,
@@ -141,11 +157,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(outcome.rows)
         print(table(outcome.rows), file=sys.stderr, flush=True)
     results["notes"] = ctx.notes
+    results["reference"] = ctx.reference
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS_DIR / f"bench-{stamp}-w{ctx.workers}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     print()
+    print(f"placement: {ctx.placement.describe()} ({ctx.placement.note or 'pinned apart'})")
+    print("ratios divide by the bare route / plain app measured in this run (bench.reference)")
     print(table(rows))
     for note in ctx.notes:
         print(f"note: {note}")

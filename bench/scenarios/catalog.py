@@ -79,7 +79,7 @@ def _measure(ctx: Context, fake: FakeSpotify, cache: str, count: int) -> dict[st
     settings = base_settings(ctx.database_url, data_dir, **extra)
     tok = mint(uuid.uuid4())
     run_id = uuid.uuid4().hex[:8]  # fresh keys in a shared Redis
-    with Server(settings, workdir=data_dir) as server:
+    with Server(settings, workdir=data_dir, cpus=ctx.server_cpus) as server:
         hits = [f"hit{run_id}q{n % HIT_QUERIES}" for n in range(count + HIT_QUERIES)]
         _run(server, tok, hits[:HIT_QUERIES], 0)  # fill the cache (and the token)
         before = fake.searches()

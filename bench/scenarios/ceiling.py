@@ -1,79 +1,31 @@
-"""Scenario 1, the ceiling ratio: requests/s of GET /api/v1/sessions/current (a party with 50
-queued songs and 10 members) against GET /bench/current, which answers the very same bytes from
-memory in the same server (same workers, middleware, routing, response model and JSON
-serialiser; BENCH_ENDPOINTS=true). Both run in one server process tree, one after the other,
-with the same load generator, on loopback, for a bounded time."""
+"""Scenario 1, the ceiling: GET /api/v1/sessions/current (a party with 50 queued songs and 10
+members) against the run's yardstick (`bench.reference`): GET /bench/current, the very same
+bytes from memory in the same server (same workers, middleware, routing, response model and
+serialiser; BENCH_ENDPOINTS=true), and the plain FastAPI app answering them with nothing
+around it. The three are loaded in turn, round after round, by the same load generator, on
+loopback, for a bounded time; the ratios are issue 17's snapshot and middleware targets."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import asyncpg
 import httpx
 
-from bench import loadgen
+from bench import loadgen, reference
 from bench.context import Context, Row, ScenarioResult
-from bench.harness import Server, asyncpg_dsn, base_settings, bearer, token, truncate
-from bench.procfs import CpuMeter, busy_warning
-from bench.seed import analyze, seed_party
+from bench.procfs import busy_warning
+from bench.reference import BARE, REAL, ratio
 
-REAL = "/api/v1/sessions/current"
-BARE = "/bench/current"
-TARGET_RATIO = 0.4
-
-
-async def _seed(ctx: Context) -> tuple[str, int]:
-    """The party; returns a member's token and the queue length."""
-    await truncate(ctx.database_url)
-    conn = await asyncpg.connect(asyncpg_dsn(ctx.database_url))
-    try:
-        party = await seed_party(conn, queued=50, members=9, votes_per_member=5, tag="ceiling")
-        await analyze(conn)
-    finally:
-        await conn.close()
-    return token(party.member_ids[0]), len(party.queued_ids)
-
-
-def _measure(
-    ctx: Context, server: Server, path: str, tok: str, seconds: float, connections: int
-) -> dict[str, Any]:
-    """One timed run with CPU accounting for the server and PostgreSQL."""
-    meter = CpuMeter(server.pids)
-    if loadgen.wrk_path() and not ctx.python_loadgen:
-        result = loadgen.run_wrk(
-            server.base_url,
-            path,
-            tokens=[tok],
-            duration=seconds,
-            connections=connections,
-            threads=1,
-        )
-    else:
-        request = loadgen.Request("GET", path, bearer(tok))
-        run = loadgen.run(
-            loadgen.closed_loop(
-                server.base_url,
-                connections=connections,
-                next_request=lambda _w: request,
-                duration=seconds,
-                generator="python (fallback: wrk not installed)",
-            )
-        )
-        result = loadgen.summary(run)
-        result["non_2xx"] = sum(v for k, v in run.statuses.items() if not 200 <= k < 300)
-    server_cpu, pg_cpu = meter.stop()
-    requests = max(1, result["requests"])
-    result["server_cpu_ms_per_request"] = round(server_cpu * 1000 / requests, 3)
-    result["postgres_cpu_ms_per_request"] = round(pg_cpu * 1000 / requests, 3)
-    return result
+TARGET_RATIO = 0.4  # throughput of the real route / the bare route's
+TARGET_SNAPSHOT_CPU = 2.5  # (server + PostgreSQL CPU) per request / the bare route's server CPU
+TARGET_MIDDLEWARE = 1.5  # the bare route / the plain app (CPU per request, and requests/s)
 
 
 def run(ctx: Context) -> ScenarioResult:
-    tok, queued = asyncio.run(_seed(ctx))
+    tok, queued = asyncio.run(reference.seed_ceiling_party(ctx))
     data_dir = ctx.data_dir("ceiling")
-    settings = base_settings(ctx.database_url, data_dir, bench_endpoints="true")
-    connections = 16 * ctx.workers
+    connections = reference.connections_for(ctx)
     seconds = 3.0 if ctx.quick else ctx.duration
     rounds = 1 if ctx.quick else 2
     details: dict[str, Any] = {
@@ -83,45 +35,102 @@ def run(ctx: Context) -> ScenarioResult:
         "connections": connections,
         "seconds_per_run": seconds,
         "rounds": rounds,
+        "placement": ctx.where(),
     }
     if not loadgen.wrk_path():
         ctx.notes.append(loadgen.WRK_INSTALL_HINT + "; scenario 1 used the Python load generator")
     warning = busy_warning()
     if warning:
         details["warning"] = warning
-    with Server(settings, workers=ctx.workers, workdir=data_dir) as server:
-        real = httpx.get(server.base_url + REAL, headers=bearer(tok), timeout=10)
-        real.raise_for_status()
-        (data_dir / "bench-current.json").write_bytes(real.content)
-        bare = httpx.get(server.base_url + BARE, timeout=10)
-        bare.raise_for_status()
-        details["response_bytes"] = len(real.content)
-        details["same_bytes"] = bare.content == real.content
-        # Warm-up: every worker loads its code paths, pools and the bare document.
-        _measure(ctx, server, REAL, tok, 2, connections)
-        _measure(ctx, server, BARE, tok, 2, connections)
-        runs: dict[str, list[dict[str, Any]]] = {"real": [], "bare": []}
-        for _ in range(rounds):
-            runs["real"].append(_measure(ctx, server, REAL, tok, seconds, connections))
-            runs["bare"].append(_measure(ctx, server, BARE, tok, seconds, connections))
+    runs: dict[str, list[dict[str, Any]]] = {"real": [], "bare": [], "plain": []}
+    with reference.bench_server(ctx, data_dir) as server:
+        document = reference.fetch_document(server, tok, data_dir)
+        with reference.plain_app(ctx, data_dir) as plain:
+            details["response_bytes"] = len(document)
+            plain_body = httpx.get(plain.base_url + BARE, timeout=10).content
+            details["same_bytes"] = reference.same_bytes(server, document) and (
+                plain_body == document
+            )
+            targets = {"real": (server, REAL), "bare": (server, BARE), "plain": (plain, BARE)}
+            # Warm-up: every worker loads its code paths, pools and the document.
+            for target, path in targets.values():
+                reference.measure(ctx, target, path, tok, 2, connections)
+            for _ in range(rounds):
+                for name, (target, path) in targets.items():
+                    runs[name].append(
+                        reference.measure(ctx, target, path, tok, seconds, connections)
+                    )
     details["runs"] = runs
-    real_rps = sum(r["rps"] for r in runs["real"]) / rounds
-    bare_rps = sum(r["rps"] for r in runs["bare"]) / rounds
-    ratio = real_rps / bare_rps if bare_rps else 0.0
-    details.update(real_rps=round(real_rps, 1), bare_rps=round(bare_rps, 1), ratio=round(ratio, 3))
-    generator = runs["real"][0]["generator"]
+    ctx.reference = reference.record(ctx, runs["bare"], runs["plain"])
+    real = reference.mean_of(runs["real"])
+    bare = reference.mean_of(runs["bare"])
+    plain_mean = reference.mean_of(runs["plain"])
+    details["means"] = {"real": real, "bare": bare, "plain": plain_mean}
+    return ScenarioResult(_rows(ctx, details, real, bare, plain_mean, runs), details)
+
+
+def _rows(
+    ctx: Context,
+    details: dict[str, Any],
+    real: dict[str, float],
+    bare: dict[str, float],
+    plain: dict[str, float],
+    runs: dict[str, list[dict[str, Any]]],
+) -> list[Row]:
+    throughput = ratio(real["rps"], bare["rps"])
+    snapshot_cpu = ratio(real["server_cpu_ms"] + real["postgres_cpu_ms"], bare["server_cpu_ms"])
+    middleware_cpu = ratio(bare["server_cpu_ms"], plain["server_cpu_ms"])
+    middleware_rps = ratio(plain["rps"], bare["rps"])
+    details.update(
+        ratio=round(throughput, 3),
+        snapshot_cpu_ratio=round(snapshot_cpu, 2),
+        middleware_cpu_ratio=round(middleware_cpu, 2),
+        middleware_rps_ratio=round(middleware_rps, 2),
+    )
     errors = sum(r["errors"] + r.get("non_2xx", 0) for rs in runs.values() for r in rs)
-    name = f"1 ceiling ({ctx.workers}w, {generator.split()[0]})"
-    rows = [
-        Row(name, "GET /sessions/current req/s", f"{real_rps:,.0f}"),
-        Row(name, "bare /bench/current req/s", f"{bare_rps:,.0f}"),
-        Row(name, "ceiling ratio", f"{ratio:.2f}", f">= {TARGET_RATIO}", ratio >= TARGET_RATIO),
+    generator = runs["real"][0]["generator"].split()[0]
+    name = f"1 ceiling ({ctx.workers}w, {generator})"
+
+    def cpu(route: dict[str, float]) -> str:
+        return f"{route['server_cpu_ms']:.2f} ms srv + {route['postgres_cpu_ms']:.2f} ms pg"
+
+    return [
+        Row(name, "GET /sessions/current req/s, CPU/request", f"{real['rps']:,.0f}, {cpu(real)}"),
+        Row(name, "bare /bench/current req/s, CPU/request", f"{bare['rps']:,.0f}, {cpu(bare)}"),
+        Row(name, "plain FastAPI app req/s, CPU/request", f"{plain['rps']:,.0f}, {cpu(plain)}"),
         Row(
             name,
-            "errors, same bytes",
+            "snapshot: (srv+pg CPU)/request vs bare srv CPU",
+            f"{snapshot_cpu:.1f}x",
+            f"<= {TARGET_SNAPSHOT_CPU}x",
+            snapshot_cpu <= TARGET_SNAPSHOT_CPU,
+        ),
+        Row(
+            name,
+            "snapshot: req/s vs bare (ceiling ratio)",
+            f"{throughput:.2f}",
+            f">= {TARGET_RATIO}",
+            throughput >= TARGET_RATIO,
+        ),
+        Row(
+            name,
+            "middleware: bare srv CPU/request vs plain app",
+            f"{middleware_cpu:.2f}x",
+            f"<= {TARGET_MIDDLEWARE}x",
+            middleware_cpu <= TARGET_MIDDLEWARE,
+        ),
+        Row(
+            name,
+            "middleware: plain app req/s vs bare",
+            f"{middleware_rps:.2f}x",
+            f"<= {TARGET_MIDDLEWARE}x",
+            middleware_rps <= TARGET_MIDDLEWARE,
+        ),
+        Row(
+            name,
+            "errors, same bytes (real, bare, plain)",
             f"{errors}, {details['same_bytes']}",
             "0, True",
             errors == 0 and bool(details["same_bytes"]),
         ),
     ]
-    return ScenarioResult(rows, details)

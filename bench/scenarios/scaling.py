@@ -15,8 +15,16 @@ import httpx
 
 from bench import loadgen
 from bench.context import Context, Row, ScenarioResult
-from bench.harness import Server, asyncpg_dsn, base_settings, bearer, token, truncate
-from bench.procfs import busy_warning
+from bench.harness import (
+    Server,
+    asyncpg_dsn,
+    base_settings,
+    bearer,
+    database_name,
+    token,
+    truncate,
+)
+from bench.procfs import CpuMeter, busy_warning
 from bench.seed import Party, analyze, seed_party
 from bench.stats import latency_summary
 
@@ -63,16 +71,33 @@ def _vote_requests(party: Party, count: int) -> list[loadgen.Request]:
     return requests
 
 
-def _latency(server: Server, requests: list[loadgen.Request], warmup: int) -> dict[str, Any]:
-    """Requests one at a time on one keep-alive connection (latency, not throughput)."""
+def _one_by_one(server: Server, requests: list[loadgen.Request]) -> loadgen.LoadResult:
     queue = iter(requests)
-    result = loadgen.run(
+    return loadgen.run(
         loadgen.closed_loop(
             server.base_url, connections=1, next_request=lambda _w: next(queue, None)
         )
     )
-    statuses = {str(k): v for k, v in result.statuses.items()}
-    return {**latency_summary(result.latencies_ms[warmup:]), "statuses": statuses}
+
+
+def _latency(
+    ctx: Context, server: Server, requests: list[loadgen.Request], warmup: int
+) -> dict[str, Any]:
+    """Requests one at a time on one keep-alive connection (latency, not throughput), and
+    the server's and PostgreSQL's CPU per request after the warm-up (CPU moves less than
+    latency when other jobs share the machine)."""
+    _one_by_one(server, requests[:warmup])
+    meter = CpuMeter(server.pids, database_name(ctx.database_url))
+    result = _one_by_one(server, requests[warmup:])
+    server_cpu, pg_cpu = meter.stop()
+    count = max(1, result.requests)
+    return {
+        **latency_summary(result.latencies_ms),
+        "statuses": {str(k): v for k, v in result.statuses.items()},
+        "cpu_ms": round((server_cpu + pg_cpu) * 1000 / count, 3),
+        "server_cpu_ms": round(server_cpu * 1000 / count, 3),
+        "postgres_cpu_ms": round(pg_cpu * 1000 / count, 3),
+    }
 
 
 async def count_statements(ctx: Context, parties: dict[int, Party]) -> dict[int, dict[str, Any]]:
@@ -149,7 +174,7 @@ def run(ctx: Context) -> ScenarioResult:
         details["warning"] = warning
     per_size: dict[int, dict[str, Any]] = {}
     settings = base_settings(ctx.database_url, data_dir, max_queue_length="10000")
-    with Server(settings, workers=1, workdir=data_dir) as server:
+    with Server(settings, workers=1, workdir=data_dir, cpus=ctx.server_cpus) as server:
         for size, party in parties.items():
             get = loadgen.Request(
                 "GET", "/api/v1/sessions/current", bearer(token(party.member_ids[0]))
@@ -160,8 +185,8 @@ def run(ctx: Context) -> ScenarioResult:
                 "queue_total": body.json()["queue_total"],
                 "page_items": len(body.json()["queue"]),
                 "response_bytes": len(body.content),
-                "current": _latency(server, [get] * (requests + warmup), warmup),
-                "vote": _latency(server, _vote_requests(party, requests + warmup), warmup),
+                "current": _latency(ctx, server, [get] * (requests + warmup), warmup),
+                "vote": _latency(ctx, server, _vote_requests(party, requests + warmup), warmup),
             }
     counts = asyncio.run(count_statements(ctx, parties))
     for size in sizes:
@@ -204,6 +229,7 @@ def run(ctx: Context) -> ScenarioResult:
             vote_growth <= 1.5,
         )
     )
+    rows.extend(_cpu_rows(per_size, smallest, largest, full_page))
     current_counts = {counts[s]["current"]["statements"] for s in sizes}
     vote_counts = {counts[s]["vote"]["statements"] for s in sizes}
     shown = "/".join(map(str, sorted(current_counts))), "/".join(map(str, sorted(vote_counts)))
@@ -217,3 +243,25 @@ def run(ctx: Context) -> ScenarioResult:
         )
     )
     return ScenarioResult(rows, details)
+
+
+def _cpu_rows(
+    per_size: dict[int, dict[str, Any]], smallest: int, largest: int, full_page: list[int]
+) -> list[Row]:
+    """Issue 17's queue-size target: server + PostgreSQL CPU per request stays flat."""
+    rows = []
+    pairs = [("current", full_page[0] if len(full_page) >= 2 else smallest), ("vote", smallest)]
+    for kind, base in pairs:
+        before, after = per_size[base][kind]["cpu_ms"], per_size[largest][kind]["cpu_ms"]
+        growth = after / before if before else float("inf")
+        rows.append(
+            Row(
+                "3 scaling",
+                f"{'GET current' if kind == 'current' else 'vote'} CPU (srv+pg), "
+                f"queue {largest} / queue {base}",
+                f"{growth:.2f}x ({before:.2f} -> {after:.2f} ms)",
+                "<= 1.5x",
+                growth <= 1.5,
+            )
+        )
+    return rows
