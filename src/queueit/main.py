@@ -203,8 +203,8 @@ def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> F
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(health_router)
-    app.include_router(web_router)
+    health_router.include_in(app)
+    web_router.include_in(app)
     # Included one by one (not through an /api/v1 router of routers): FastAPI builds each
     # route's context once per include level, and app start-up is paid by every test.
     for router in (
@@ -215,8 +215,8 @@ def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> F
         catalog.router,
         web_api_router,
     ):
-        app.include_router(
-            router, prefix="/api/v1", dependencies=[Depends(rate_limited(Scope.DEFAULT))]
+        router.include_in(
+            app, prefix="/api/v1", dependencies=[Depends(rate_limited(Scope.DEFAULT))]
         )
     app.include_router(realtime_router, prefix="/api/v1")  # WebSocket: no HTTP-only deps
     bench_routes.install(app, settings)  # BENCH_ENDPOINTS only; refused in production

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from queueit.api.deps import State, Uow, rate_limited
 from queueit.auth import service
@@ -10,9 +10,10 @@ from queueit.auth.schemas import AnonymousSignIn, TokenOut
 from queueit.core import errors
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
+from queueit.core.routing import PrefixRouter
 from queueit.users.schemas import UserOut
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = PrefixRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post(

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BeforeValidator
 
 from queueit.api.deps import CurrentUser, State, rate_limited
 from queueit.catalog.schemas import SearchResults, Source, TrackList
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
+from queueit.core.routing import PrefixRouter
 from queueit.core.text import REQUIRED_TEXT_PATTERN, clean_text, text_schema
 
-router = APIRouter(tags=["catalog"])
+router = PrefixRouter(tags=["catalog"])
 
 SearchText = Annotated[
     str,

@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 
 from queueit.api.deps import ClientAddress, CurrentUser, State, Uow, rate_limited
+from queueit.api.responses import Document
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
+from queueit.core.routing import PrefixRouter
 from queueit.core.schemas import OkOut
 from queueit.party import export as party_export
 from queueit.party import lifecycle, playback, snapshot, songs
@@ -27,7 +29,9 @@ from queueit.party.schemas import (
     SongsRemovedOut,
 )
 
-router = APIRouter(prefix="/sessions", tags=["sessions"])
+router = PrefixRouter(prefix="/sessions", tags=["sessions"])
+
+CURRENT_SESSION = Document(CurrentSessionOut)  # the hot route's bytes, serialised once
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1-500).")]
 Offset = Annotated[int, Query(ge=0, le=100_000, description="Items to skip.")]
@@ -96,13 +100,18 @@ async def join(
     responses=errors_for(401, 404, 422, 429),
 )
 async def current(
-    uow: Uow, user: CurrentUser, queue_limit: Limit = 100, queue_offset: Offset = 0
-) -> CurrentSessionOut:
+    uow: Uow,
+    user: CurrentUser,
+    response: Response,
+    queue_limit: Limit = 100,
+    queue_offset: Offset = 0,
+) -> Response:
     """The party you are in: now playing, the queue in play order (paged), your votes, skip
     and participant counts. 404 `no_active_session` when you are in none (or it ended)."""
-    return await snapshot.current(
+    party = await snapshot.current(
         uow, actor=user, queue_limit=queue_limit, queue_offset=queue_offset
     )
+    return CURRENT_SESSION.response(party, headers_from=response)
 
 
 @router.get(

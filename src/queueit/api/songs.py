@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends, Response
 
 from queueit.api.deps import CurrentUser, State, Uow, rate_limited
+from queueit.api.responses import Document
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
+from queueit.core.routing import PrefixRouter
 from queueit.core.schemas import OkOut
 from queueit.flows import adding
 from queueit.party import songs, voting
 from queueit.party.schemas import AddSongIn, QueuedSongOut, VoteIn, VoteOut
 
-router = APIRouter(prefix="/songs", tags=["songs"])
+router = PrefixRouter(prefix="/songs", tags=["songs"])
+
+VOTE = Document(VoteOut)  # the hot route's bytes, serialised once
 
 
 @router.post(
@@ -67,10 +71,15 @@ async def remove(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID) -> OkOu
     summary="Vote on a song",
     responses=errors_for(401, 404, 409, 422, 429),
 )
-async def vote(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID, body: VoteIn) -> VoteOut:
+async def vote(
+    uow: Uow, user: CurrentUser, response: Response, queued_song_id: uuid.UUID, body: VoteIn
+) -> Response:
     """Cast or change your vote (+1 or -1) on a queued song in your party. `total_votes` is
     the committed total. 409 `song_not_votable` once the song left the queue."""
-    return await voting.vote(uow, actor=user, queued_song_id=queued_song_id, value=body.vote_value)
+    result = await voting.vote(
+        uow, actor=user, queued_song_id=queued_song_id, value=body.vote_value
+    )
+    return VOTE.response(result, headers_from=response)
 
 
 @router.delete(
@@ -80,6 +89,9 @@ async def vote(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID, body: Vot
     summary="Withdraw your vote",
     responses=errors_for(401, 404, 409, 429),
 )
-async def unvote(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID) -> VoteOut:
+async def unvote(
+    uow: Uow, user: CurrentUser, response: Response, queued_song_id: uuid.UUID
+) -> Response:
     """Withdraw your vote on a queued song."""
-    return await voting.vote(uow, actor=user, queued_song_id=queued_song_id, value=None)
+    result = await voting.vote(uow, actor=user, queued_song_id=queued_song_id, value=None)
+    return VOTE.response(result, headers_from=response)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from queueit.api.deps import CurrentUser, Uow
 from queueit.core.openapi import errors_for
+from queueit.core.routing import PrefixRouter
 from queueit.flows import account, profile
 from queueit.users.schemas import UserOut, UserUpdate
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = PrefixRouter(prefix="/users", tags=["users"])
 
 
 @router.get("/me", response_model=UserOut, summary="Your profile", responses=errors_for(401, 429))

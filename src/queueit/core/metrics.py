@@ -123,10 +123,19 @@ BUILD_INFO.labels(version=__version__).set(1)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+_REQUESTS_BY_LABELS: dict[tuple[str, str, int], Any] = {}
+
+
 def observe_request(method: str | None, route: str, status: int, seconds: float) -> None:
-    """Record one finished HTTP request (the method is folded to a fixed set)."""
+    """Record one finished HTTP request (the method is folded to a fixed set; children are
+    cached, as in count_sent: the labels are low-cardinality and this runs per request)."""
     label = method if method in _METHODS else "OTHER"
-    HTTP_REQUEST_SECONDS.labels(method=label, route=route, status=str(status)).observe(seconds)
+    key = (label, route, status)
+    child = _REQUESTS_BY_LABELS.get(key)
+    if child is None:
+        child = HTTP_REQUEST_SECONDS.labels(method=label, route=route, status=str(status))
+        _REQUESTS_BY_LABELS[key] = child
+    child.observe(seconds)
 
 
 # -- Route templates -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import time
 import uuid
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from queueit.core import errors, metrics, sentry
 
 log = structlog.get_logger("queueit.request")
+_stdlib_log = logging.getLogger("queueit.request")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -71,13 +73,16 @@ class RequestContextMiddleware:
             route = metrics.route_template(scope)
             status = int(status_holder["status"])
             metrics.observe_request(scope.get("method"), route, status, duration)
-            log.info(
-                "request_finished",
-                method=scope.get("method"),
-                route=route,
-                status=status,
-                duration_ms=round(duration * 1000, 2),
-            )
+            # configure_logging gives structlog's filter and the root logger the same level;
+            # asking the latter is cheap, building a filtered-out structlog call is not.
+            if _stdlib_log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request_finished",
+                    method=scope.get("method"),
+                    route=route,
+                    status=status,
+                    duration_ms=round(duration * 1000, 2),
+                )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -2,24 +2,27 @@
 left out of the OpenAPI schema.
 
 `GET /bench/current` answers with the document that `GET /api/v1/sessions/current` gave the
-benchmark's member, kept in memory: the same server, workers, middleware, routing, response
-model and JSON serialiser, without the token check, the database or building the snapshot.
-Its request rate is the ceiling the real route is compared with (bench/README.md). The
+benchmark's member, kept in memory: the same server, workers, middleware, routing and
+serialisation as the real route (`api/party.py`'s CURRENT_SESSION: the response model's
+serialiser, once), without the token check, the database or building the snapshot. Its
+request rate is the ceiling the real route is compared with (bench/README.md). The
 benchmark writes the document to `DATA_DIR/bench-current.json` before the first request;
 each worker process reads it once.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI, Response
 
 from queueit.api.deps import State
+from queueit.api.party import CURRENT_SESSION
+from queueit.core.routing import PrefixRouter
 from queueit.core.settings import Settings
 from queueit.party.schemas import CurrentSessionOut
 
 PAYLOAD_FILE = "bench-current.json"
 
-router = APIRouter(include_in_schema=False)
+router = PrefixRouter(include_in_schema=False)
 
 
 def _load(settings: Settings) -> CurrentSessionOut:
@@ -27,14 +30,14 @@ def _load(settings: Settings) -> CurrentSessionOut:
 
 
 @router.get("/bench/current", response_model=CurrentSessionOut)
-async def bare_current(state: State) -> CurrentSessionOut:
-    """The benchmark member's CurrentSession, from memory."""
+async def bare_current(state: State, response: Response) -> Response:
+    """The benchmark member's CurrentSession, from memory, serialised as the real route does."""
     if state.bench_current is None:
         state.bench_current = _load(state.settings)
-    return state.bench_current
+    return CURRENT_SESSION.response(state.bench_current, headers_from=response)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the benchmark routes when BENCH_ENDPOINTS is set (never in production)."""
     if settings.bench_endpoints:
-        app.include_router(router)
+        router.include_in(app)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from queueit.api.deps import State
 from queueit.core.errors import NotFound, Unauthorized
+from queueit.core.routing import PrefixRouter
 from queueit.core.settings import Environment
 from queueit.health import exposition, service
 
-router = APIRouter(tags=["health"])
+router = PrefixRouter(tags=["health"])
 
 
 @router.get(

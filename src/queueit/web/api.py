@@ -6,17 +6,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from queueit.api.deps import Bearer, CurrentUser, State, Uow, get_claims
 from queueit.core.openapi import errors_for
+from queueit.core.routing import PrefixRouter
 from queueit.flows import views
 from queueit.party.schemas import CurrentSessionOut
 from queueit.users import service as users_service
 from queueit.web import service, tv
 from queueit.web.schemas import TvLinkOut
 
-api_router = APIRouter(prefix="/sessions", tags=["web"])
+api_router = PrefixRouter(prefix="/sessions", tags=["web"])
 # A TV token is about 300 characters; the cap keeps every URL well under what uvicorn reads.
 TvToken = Annotated[
     str,

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from queueit.api.deps import SettingsDep
 from queueit.catalog.artwork import CSP_IMAGE_SOURCES
 from queueit.core import errors
+from queueit.core.routing import PrefixRouter
 from queueit.web import service
 
-router = APIRouter(include_in_schema=False)
+router = PrefixRouter(include_in_schema=False)
 
 
 # Pages run only our own scripts and styles; data is drawn with textContent, so even a
