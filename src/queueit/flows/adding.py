@@ -8,7 +8,7 @@ from queueit.catalog import store
 from queueit.catalog.schemas import Source, Track
 from queueit.catalog.service import CatalogService
 from queueit.core.uow import UnitOfWork
-from queueit.party import songs
+from queueit.party import guards, songs
 from queueit.party.schemas import QueuedSongOut
 from queueit.users.models import User
 
@@ -27,7 +27,7 @@ async def add_track(
 ) -> QueuedSongOut:
     """Queue track `(source, track_id)` in the caller's party; re-adding a queued track is an
     upvote. `sent` is the client's description, used only under ALLOW_UNVERIFIED_TRACKS."""
-    party = await songs.party_to_add_to(uow, actor)
+    party = await guards.party_of(uow, actor)
     # Network I/O happens before any lock is taken.
     trusted = await store.trusted_track(
         uow,

@@ -16,7 +16,18 @@ async def locked_party_of(uow: UnitOfWork, actor: User) -> Party:
     """The caller's active party, row-locked (every change to a party starts here)."""
     if actor.current_party_id is None:
         raise NoActiveParty()
-    party = await repository.lock(uow.session, actor.current_party_id)
+    return _active(await repository.lock(uow.session, actor.current_party_id))
+
+
+async def party_of(uow: UnitOfWork, actor: User) -> Party:
+    """The caller's active party, not locked: for work that must not hold the lock across
+    network I/O (resolving a track in a catalog before the add takes the lock)."""
+    if actor.current_party_id is None:
+        raise NoActiveParty()
+    return _active(await repository.get(uow.session, actor.current_party_id))
+
+
+def _active(party: Party | None) -> Party:
     if party is None or party.ended_at is not None:
         raise NoActiveParty()
     return party

@@ -12,7 +12,6 @@ from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
 from queueit.party import events, guards, playback, queue_repository, repository, snapshot
 from queueit.party.errors import (
-    NoActiveParty,
     NotAllowedToRemove,
     PartyLocked,
     QueueFull,
@@ -26,17 +25,6 @@ from queueit.party.voting import address_may_vote, apply_vote
 from queueit.users.models import User
 
 log = structlog.get_logger(__name__)
-
-
-async def party_to_add_to(uow: UnitOfWork, actor: User) -> Party:
-    """The caller's active party, read before a track is resolved (not locked: resolving may
-    call a catalog provider, and no lock is held across network I/O)."""
-    if actor.current_party_id is None:
-        raise NoActiveParty()
-    party = await repository.get(uow.session, actor.current_party_id)
-    if party is None or party.ended_at is not None:
-        raise NoActiveParty()
-    return party
 
 
 @dataclass(frozen=True, slots=True)
