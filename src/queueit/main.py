@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -127,23 +127,31 @@ async def _start(settings: Settings, schema: SchemaGate) -> _Running:
 
 
 async def _stop(running: _Running) -> None:
+    """Close everything, each step on its own: one that fails (Redis gone mid-reconnect) is
+    logged and the rest still close. A step skipped here leaves sockets open, and an event
+    loop closed with open sockets can hang the process at exit."""
     state = running.state
     running.stop.set()
-    if running.runner is not None:
-        await running.runner.stop()
-    if running.metrics_server is not None:
-        await running.metrics_server.stop()
     for task in running.background:
         task.cancel()
     await asyncio.gather(*running.background, return_exceptions=True)
-    await runtime.stop(state.realtime)
-    if state.limiter is not None:
-        await state.limiter.aclose()
-    await state.catalog.aclose()
-    await state.http.aclose()
-    if state.redis is not None:
-        await state.redis.aclose()
-    await state.database.engine.dispose()
+    steps: list[tuple[str, Callable[[], Awaitable[object]] | None]] = [
+        ("tasks", running.runner.stop if running.runner else None),
+        ("metrics_server", running.metrics_server.stop if running.metrics_server else None),
+        ("realtime", functools.partial(runtime.stop, state.realtime)),
+        ("rate_limiter", state.limiter.aclose if state.limiter else None),
+        ("catalog", state.catalog.aclose),
+        ("http", state.http.aclose),
+        ("redis", state.redis.aclose if state.redis is not None else None),
+        ("database", state.database.engine.dispose),
+    ]
+    for name, close in steps:
+        if close is None:
+            continue
+        try:
+            await close()
+        except Exception as exc:
+            log.warning("shutdown_step_failed", step=name, error=type(exc).__name__)
     metrics.POOL.untrack(state.database.engine)
     sentry.flush()
 

@@ -78,8 +78,13 @@ class RedisBackplane:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._task
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:
+                # (a reconnect cut short raises ConnectionError): the client must close anyway.
+                log.info("backplane_stopped_with_error", error=type(exc).__name__)
             self._task = None
         self._listeners.clear()
         self._gap_listeners.clear()
