@@ -68,6 +68,11 @@ def base_settings(database_url: str, data_dir: Path, **overrides: str) -> dict[s
         "log_json": "true",
         "catalog_provider": "local",
         "session_sweep_seconds": "0",
+        # Every simulated client is 127.0.0.1: the per-address and per-process connection caps
+        # (issue 16) would refuse the load itself. They are measured by their own tests.
+        "serve_max_connections": "0",
+        "serve_max_pending_per_address": "0",
+        "realtime_max_unauthenticated_per_address": "0",
     }
     values.update(overrides)
     values.update(EXTRA_SETTINGS)
