@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from queueit.catalog.models import Song
-from queueit.catalog.schemas import Source, Track
+from queueit.catalog.schemas import Track
 from queueit.core.engine import insert_for
 from queueit.core.types import utcnow
 
@@ -25,20 +25,6 @@ def _values(track: Track) -> dict[str, Any]:
         "image_url": track.image_url,
         "explicit": track.explicit,
     }
-
-
-def track_of_row(song: Song) -> Track:
-    return Track.model_construct(
-        id=song.provider_id,
-        isrc=song.isrc,
-        name=song.name,
-        artists=song.artists,
-        album=song.album,
-        duration_ms=song.duration_ms,
-        image_url=song.image_url,
-        source=cast(Source, song.source),
-        explicit=song.explicit,
-    )
 
 
 async def find(db: AsyncSession, source: str, provider_id: str) -> Song | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
@@ -102,3 +102,19 @@ class SearchResults(BaseModel):
 
     tracks: list[Track]
     source: Source | None = None
+
+
+def track_of(song: Any) -> Track:
+    """A stored song (the songs table's row, or a query row with its columns) as a Track:
+    what the server verified, never re-validated."""
+    return Track.model_construct(
+        id=song.provider_id,
+        isrc=song.isrc,
+        name=song.name,
+        artists=song.artists,
+        album=song.album,
+        duration_ms=song.duration_ms,
+        image_url=song.image_url,
+        source=cast(Source, song.source),
+        explicit=song.explicit,
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import structlog
 
 from queueit.catalog import metrics, repository
-from queueit.catalog.schemas import Source, Track
+from queueit.catalog.schemas import Source, Track, track_of
 from queueit.catalog.service import CatalogService
 from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
@@ -51,7 +51,7 @@ async def trusted_track(
     stored = await repository.find(uow.session, source, track_id)
     if stored is not None and stored.verified_at is not None:
         metrics.VERIFICATIONS.labels(source, "stored").inc()
-        track = repository.track_of_row(stored)
+        track = track_of(stored)
     elif allow_unverified and sent is not None and not catalog.has(source):
         metrics.VERIFICATIONS.labels(source, "unverified").inc()
         log.warning("catalog_track_unverified", source=source, track_id=track_id)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from typing import Any
 
-from queueit.catalog.models import Song
-from queueit.catalog.schemas import Source, Track
+from queueit.catalog.schemas import track_of
 from queueit.party.queue_repository import SongRow
 from queueit.party.schemas import MemberOut, QueuedSongOut
 from queueit.users.models import MusicProvider, User
@@ -21,20 +20,6 @@ DELETED_USER = MemberOut(
     storefront="us",
     is_anonymous=True,
 )
-
-
-def track_of(song: Song | Any) -> Track:
-    return Track.model_construct(
-        id=song.provider_id,
-        isrc=song.isrc,
-        name=song.name,
-        artists=song.artists,
-        album=song.album,
-        duration_ms=song.duration_ms,
-        image_url=song.image_url,
-        source=cast(Source, song.source),
-        explicit=song.explicit,
-    )
 
 
 def user_of(user: User | Any | None, *, is_host: bool = False) -> MemberOut:
