@@ -43,6 +43,7 @@ async def test_create_returns_a_current_session(client: httpx.AsyncClient) -> No
         "is_paused",
         "ended_at",
         "version",
+        "settings",  # additive (party rules): the iOS app ignores keys it does not decode
     }
     assert body["current_song"] is None and body["queue"] == [] and body["my_votes"] == {}
     assert body["participant_count"] == 1

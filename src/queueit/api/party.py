@@ -15,7 +15,8 @@ from queueit.core.ratelimit import Scope
 from queueit.core.routing import PrefixRouter
 from queueit.core.schemas import OkOut
 from queueit.party import export as party_export
-from queueit.party import lifecycle, playback, snapshot, songs
+from queueit.party import lifecycle, playback, rule_changes, snapshot, songs
+from queueit.party.rules import PartySettings
 from queueit.party.schemas import (
     ControlIn,
     CurrentSessionOut,
@@ -112,6 +113,32 @@ async def current(
         uow, actor=user, queue_limit=queue_limit, queue_offset=queue_offset
     )
     return CURRENT_SESSION.response(party, headers_from=response)
+
+
+@router.get(
+    "/current/settings",
+    response_model=PartySettings,
+    summary="Your party's rules",
+    responses=errors_for(401, 404, 429),
+)
+async def settings(uow: Uow, user: CurrentUser) -> PartySettings:
+    """The rules the host set for the party you are in (docs/DOMAIN.md "Party rules"); also
+    in the snapshot as `session.settings`."""
+    return await rule_changes.read(uow, actor=user)
+
+
+@router.patch(
+    "/current/settings",
+    response_model=PartySettings,
+    summary="Change your party's rules",
+    responses=errors_for(401, 403, 404, 422, 429),
+)
+async def change_settings(uow: Uow, user: CurrentUser, body: PartySettings) -> PartySettings:
+    """Host only: change the fields the body names (the others keep their values) and get
+    every rule back. Each member's socket gets one `session.updated` with the new
+    `settings` and version. 422 `settings_invalid` for a value out of range."""
+    patch = body.model_dump(mode="json", include=body.model_fields_set)
+    return await rule_changes.change(uow, actor=user, patch=patch)
 
 
 @router.get(

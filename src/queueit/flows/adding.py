@@ -45,6 +45,7 @@ async def add_track(
         uow,
         adding,
         song_id=song_id,
+        track=trusted.track,
         max_queue_length=max_queue_length,
         max_songs_per_guest=max_songs_per_guest,
     )

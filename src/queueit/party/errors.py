@@ -82,3 +82,50 @@ class AddressVoteLimit(errors.Conflict):
         "Enough people on your network have voted on this song already; each network's votes"
         " on a song are capped so that one person cannot steer the queue."
     )
+
+
+# Party rules (party/rules.py): each refusal says which rule and what the guest can do.
+
+
+class SettingsInvalid(errors.Unprocessable):
+    code, detail = "settings_invalid", "Those party settings are not valid."
+
+
+class HostOnlyAdds(errors.Forbidden):
+    code, detail = "host_only_adds", "Only the host adds songs at this party; vote for the queue."
+
+
+class AddCooldown(errors.RateLimited):
+    code, detail = "add_cooldown", "Wait a little before adding another song."
+
+
+class TrackTooShort(errors.Unprocessable):
+    code, detail = "track_too_short", "This song is shorter than the host allows."
+
+
+class TrackTooLong(errors.Unprocessable):
+    code, detail = "track_too_long", "This song is longer than the host allows."
+
+
+class ExplicitNotAllowed(errors.Unprocessable):
+    code, detail = "explicit_not_allowed", "The host does not allow explicit songs at this party."
+
+
+class TrackBlocked(errors.Unprocessable):
+    code, detail = "track_blocked", "The host has blocked this song or artist at this party."
+
+
+class RecentlyPlayed(errors.Conflict):
+    code, detail = "recently_played", "This song played a short while ago; pick another."
+
+
+class VotingOff(errors.Conflict):
+    code, detail = "voting_off", "The host has turned voting off at this party."
+
+
+class DownvotesOff(errors.Conflict):
+    code, detail = "downvotes_off", "Only upvotes are allowed at this party."
+
+
+class DownvoteLimit(errors.RateLimited):
+    code, detail = "downvote_limit", "You have used your downvotes for this hour."

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from queueit.core.events import DomainEvent, EventName
 from queueit.core.uow import UnitOfWork
-from queueit.party import presence, queue_repository, repository
+from queueit.party import presence, queue_repository, repository, rules
 from queueit.party.models import Party, QueuedSong
 from queueit.party.schemas import QueuedSongOut
 from queueit.party.shapes import queued_song_out
@@ -73,6 +73,7 @@ async def party_updated(uow: UnitOfWork, party: Party) -> DomainEvent:
             "is_paused": party.is_paused,
             "participant_count": participants,
             "skip_request_count": skip_count,
+            "settings": rules.settings_of(party.settings).model_dump(mode="json"),
         },
     )
 

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJson
 from queueit.catalog.schemas import ImageUrl, Isrc, ProviderId, Source, Track
 from queueit.core.text import SPACE, STRICT_BODY, CleanStr, RequiredTrackText, TrackText
 from queueit.party.models import SongStatus
+from queueit.party.rules import PartySettings
 from queueit.users.schemas import UserOut
 
 JOIN_CODE_RE = re.compile(r"^[A-Z0-9](?:[A-Z0-9-]{2,18})[A-Z0-9]$")
@@ -94,6 +95,9 @@ class SessionBaseOut(BaseModel):
     is_paused: bool
     ended_at: datetime | None
     version: int
+    settings: PartySettings = Field(
+        default_factory=PartySettings, description="The host's rules (PATCH .../settings)."
+    )
 
 
 class CurrentSessionOut(BaseModel):

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Collection
 
 from queueit.core.uow import UnitOfWork
-from queueit.party import guards, presence, queue_repository, repository
+from queueit.party import guards, presence, queue_repository, repository, rules
 from queueit.party.errors import NoActiveParty
 from queueit.party.models import Party
 from queueit.party.schemas import CurrentSessionOut, QueuedSongOut, QueuePage, SessionBaseOut
@@ -83,6 +83,7 @@ def base(party: Party, host: User | None) -> SessionBaseOut:
         is_paused=party.is_paused,
         ended_at=party.ended_at,
         version=party.version,
+        settings=rules.settings_of(party.settings),
     )
 
 

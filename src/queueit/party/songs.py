@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 
+from queueit.catalog.schemas import Track
 from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
-from queueit.party import events, guards, playback, queue_repository, repository, snapshot
+from queueit.party import (
+    events,
+    guards,
+    playback,
+    queue_repository,
+    repository,
+    rules,
+    rules_repository,
+    snapshot,
+)
 from queueit.party.errors import (
     NotAllowedToRemove,
     PartyLocked,
@@ -54,10 +65,12 @@ async def add_song(
     adding: Adding,
     *,
     song_id: uuid.UUID,
+    track: Track,
     max_queue_length: int,
     max_songs_per_guest: int,
 ) -> QueuedSongOut:
-    """Queue a stored track (catalog/store.py) in the party `begin_add` locked."""
+    """Queue a stored track (catalog/store.py; `track` is the catalog's record of it) in the
+    party `begin_add` locked, when the party's rules let the member add it (party/rules.py)."""
     party, actor = adding.party, adding.actor
     db = uow.session
     existing = await queue_repository.find_queued(db, party.id, song_id)
@@ -70,11 +83,13 @@ async def add_song(
         return await snapshot.song_out(uow, existing.id)
     if await queue_repository.queue_total(db, party.id) >= max_queue_length:
         raise QueueFull(f"The queue is full ({max_queue_length} songs).")
-    if (
-        not adding.is_host
-        and await queue_repository.count_added_by(db, party.id, actor.id) >= max_songs_per_guest
-    ):
-        raise SongLimitReached(f"A guest may have {max_songs_per_guest} songs waiting at once.")
+    party_rules = rules.settings_of(party.settings)
+    facts = await add_facts(
+        uow, adding, party_rules, max_songs_per_guest=max_songs_per_guest, waiting=True
+    )
+    refusal = rules.may_add(party_rules, track, facts)
+    if refusal is not None:
+        raise refusal
     per_address = uow.settings.max_songs_per_address
     if (
         not adding.is_host
@@ -96,6 +111,41 @@ async def add_song(
         uow.publish(await events.queue_updated(db, party.id, version))
     log.info("song_added", session_id=str(party.id), queued_song_id=str(queued.id))
     return await snapshot.song_out(uow, queued.id)
+
+
+async def add_facts(
+    uow: UnitOfWork,
+    adding: Adding,
+    party_rules: rules.PartySettings,
+    *,
+    max_songs_per_guest: int,
+    waiting: bool,
+) -> rules.AddFacts:
+    """What the rules need about the adder (their waiting songs only with `waiting`)."""
+    db, party, actor = uow.session, adding.party, adding.actor
+    now = utcnow()
+    recent: tuple[frozenset[tuple[str, str]], frozenset[str]] = (frozenset(), frozenset())
+    if party_rules.no_repeat_minutes:
+        since = now - timedelta(minutes=party_rules.no_repeat_minutes)
+        recent = await rules_repository.recent_tracks(db, party.id, since)
+    guest = not adding.is_host
+    return rules.AddFacts(
+        is_host=adding.is_host,
+        now=now,
+        waiting=(
+            await queue_repository.count_added_by(db, party.id, actor.id)
+            if guest and waiting
+            else 0
+        ),
+        guest_cap=party_rules.max_songs_per_guest or max_songs_per_guest,
+        last_added_at=(
+            await rules_repository.last_added_at(db, party.id, actor.id)
+            if guest and party_rules.add_cooldown_seconds
+            else None
+        ),
+        recent=recent[0],
+        recent_isrcs=recent[1],
+    )
 
 
 async def remove_song(uow: UnitOfWork, *, actor: User, queued_song_id: uuid.UUID) -> None:
