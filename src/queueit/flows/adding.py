@@ -39,13 +39,8 @@ async def add_track(
         sent=sent,
         allow_unverified=allow_unverified,
     )
-    adding = await songs.begin_add(uow, actor)
-    song_id = await store.song_id(uow, trusted)
-    return await songs.add_song(
-        uow,
-        adding,
-        song_id=song_id,
-        track=trusted.track,
-        max_queue_length=max_queue_length,
-        max_songs_per_guest=max_songs_per_guest,
+    adding = await songs.begin_add(
+        uow, actor, track=trusted.track, max_songs_per_guest=max_songs_per_guest
     )
+    song_id = await store.song_id(uow, trusted)
+    return await songs.add_song(uow, adding, song_id=song_id, max_queue_length=max_queue_length)

@@ -179,14 +179,20 @@ async def lock_in_party(
 
 
 async def find_queued(
-    db: AsyncSession, party_id: uuid.UUID, song_id: uuid.UUID
+    db: AsyncSession, party_id: uuid.UUID, source: str, provider_id: str
 ) -> QueuedSong | None:
-    query = select(QueuedSong).where(
-        QueuedSong.party_id == party_id,
-        QueuedSong.song_id == song_id,
-        QueuedSong.status == SongStatus.queued,
+    """The party's waiting entry of track (source, provider id), row-locked, if any."""
+    query = (
+        select(QueuedSong)
+        .join(Song, Song.id == QueuedSong.song_id)
+        .where(
+            QueuedSong.party_id == party_id,
+            Song.source == source,
+            Song.provider_id == provider_id,
+            QueuedSong.status == SongStatus.queued,
+        )
     )
-    return (await db.execute(query.with_for_update())).scalar_one_or_none()
+    return (await db.execute(query.with_for_update(of=QueuedSong))).scalar_one_or_none()
 
 
 async def count_added_by(db: AsyncSession, party_id: uuid.UUID, user_id: uuid.UUID) -> int:

@@ -150,9 +150,12 @@ class AddFacts:
     party's lock for an add; unlocked for marking search results)."""
 
     is_host: bool
+    locked: bool  # the host locked the queue: only they add
     now: datetime
     waiting: int  # songs this member has waiting
     guest_cap: int  # the cap that applies (the host's setting, or the server's)
+    network_waiting: int  # songs waiting from members of the adder's address (0: not capped)
+    network_cap: int  # MAX_SONGS_PER_ADDRESS (docs/DOMAIN.md "Crowds and addresses")
     last_added_at: datetime | None  # this member's latest new song in the party
     recent: frozenset[tuple[str, str]]  # (source, track id) played/playing/skipped recently
     recent_isrcs: frozenset[str]
@@ -162,29 +165,42 @@ class AddFacts:
 Refusal = errors.AppError
 
 
-def may_add(settings: PartySettings, track: Track, facts: AddFacts) -> Refusal | None:
-    """The one check for a new song in the queue; None when the member may add it. The host
-    is bound by the content rules (length, explicit, blocklist, repeats) they set, not by
-    the per-guest ones."""
+def may_add(
+    settings: PartySettings, track: Track, facts: AddFacts, *, queued: bool = False
+) -> Refusal | None:
+    """The one check for a track entering the queue; None when the member may add it.
+    `queued`: the track is waiting already, so adding it again is an upvote (the limits on
+    how many songs a guest adds do not apply; the rest do). The host is bound by the content
+    rules (length, explicit, blocklist, repeats) they set, not by the ones for guests."""
     if not facts.is_host:
+        if facts.locked:
+            return party_errors.PartyLocked()
         if settings.who_may_add is WhoMayAdd.host_only:
             return party_errors.HostOnlyAdds()
-        if facts.waiting >= facts.guest_cap:
+        if not queued and facts.waiting >= facts.guest_cap:
             return party_errors.SongLimitReached(
                 f"A guest may have {facts.guest_cap} songs waiting at once."
             )
-        if settings.add_cooldown_seconds and facts.last_added_at is not None:
+        if not queued and facts.network_waiting >= facts.network_cap:
+            return party_errors.SongLimitReached(
+                f"The guests on your network have {facts.network_cap} songs waiting, as many as"
+                " one network may; wait until some have played."
+            )
+        if not queued and settings.add_cooldown_seconds and facts.last_added_at is not None:
             ready = facts.last_added_at + timedelta(seconds=settings.add_cooldown_seconds)
             if ready > facts.now:
                 wait = math.ceil((ready - facts.now).total_seconds())
                 return party_errors.AddCooldown(
                     f"You can add another song in {wait} s.", headers={"Retry-After": str(wait)}
                 )
-    return content_refusal(settings, track, facts)
+    return content_refusal(settings, track, facts, queued=queued)
 
 
-def content_refusal(settings: PartySettings, track: Track, facts: AddFacts) -> Refusal | None:
-    """The rules about the track itself, the same for everyone."""
+def content_refusal(
+    settings: PartySettings, track: Track, facts: AddFacts, *, queued: bool = False
+) -> Refusal | None:
+    """The rules about the track itself, the same for everyone (a waiting track has not
+    played lately, whatever the window says)."""
     seconds = track.duration_ms / 1000
     if settings.min_duration_seconds is not None and seconds < settings.min_duration_seconds:
         return party_errors.TrackTooShort(

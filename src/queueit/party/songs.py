@@ -24,13 +24,11 @@ from queueit.party import (
 )
 from queueit.party.errors import (
     NotAllowedToRemove,
-    PartyLocked,
     QueueFull,
-    SongLimitReached,
     SongNotFound,
     SongNotRemovable,
 )
-from queueit.party.models import Party, SongStatus
+from queueit.party.models import Party, QueuedSong, SongStatus
 from queueit.party.schemas import QueuedSongOut
 from queueit.party.voting import address_may_vote, apply_vote
 from queueit.users.models import User
@@ -40,40 +38,44 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Adding:
-    """An add in progress: the caller's party, row-locked, and whether they host it."""
+    """An add the party's rules allowed: the caller's party, row-locked, and the track's
+    waiting entry when it is queued already (adding it again is an upvote)."""
 
     party: Party
     actor: User
+    existing: QueuedSong | None = None
 
     @property
     def is_host(self) -> bool:
         return self.actor.id == self.party.host_id
 
 
-async def begin_add(uow: UnitOfWork, actor: User) -> Adding:
-    """Lock the caller's party and check they may add to it now (a locked party takes songs
-    from its host only). The track is stored after this, so a refused add writes nothing."""
+async def begin_add(
+    uow: UnitOfWork, actor: User, *, track: Track, max_songs_per_guest: int
+) -> Adding:
+    """Lock the caller's party (adds to one party are serialised from here, so the rules'
+    counts hold under concurrent adds) and check the party's rules let the member add
+    `track`, the catalog's record (party/rules.py may_add). The track is stored after this,
+    so a refused add writes nothing."""
     party = await guards.locked_party_of(uow, actor)
-    adding = Adding(party=party, actor=actor)
-    if party.is_locked and not adding.is_host:
-        raise PartyLocked()
+    existing = await queue_repository.find_queued(uow.session, party.id, track.source, track.id)
+    adding = Adding(party=party, actor=actor, existing=existing)
+    party_rules = rules.settings_of(party.settings)
+    facts = await add_facts(
+        uow, adding, party_rules, max_songs_per_guest=max_songs_per_guest, new=existing is None
+    )
+    refusal = rules.may_add(party_rules, track, facts, queued=existing is not None)
+    if refusal is not None:
+        raise refusal
     return adding
 
 
 async def add_song(
-    uow: UnitOfWork,
-    adding: Adding,
-    *,
-    song_id: uuid.UUID,
-    track: Track,
-    max_queue_length: int,
-    max_songs_per_guest: int,
+    uow: UnitOfWork, adding: Adding, *, song_id: uuid.UUID, max_queue_length: int
 ) -> QueuedSongOut:
-    """Queue a stored track (catalog/store.py; `track` is the catalog's record of it) in the
-    party `begin_add` locked, when the party's rules let the member add it (party/rules.py)."""
-    party, actor = adding.party, adding.actor
+    """Queue a stored track (catalog/store.py) in the party `begin_add` locked and checked."""
+    party, actor, existing = adding.party, adding.actor, adding.existing
     db = uow.session
-    existing = await queue_repository.find_queued(db, party.id, song_id)
     if existing is not None:
         # Re-adding is an upvote, capped per address like any vote (then it changes nothing).
         allowed = await address_may_vote(uow, existing, actor, party=party)
@@ -83,24 +85,6 @@ async def add_song(
         return await snapshot.song_out(uow, existing.id)
     if await queue_repository.queue_total(db, party.id) >= max_queue_length:
         raise QueueFull(f"The queue is full ({max_queue_length} songs).")
-    party_rules = rules.settings_of(party.settings)
-    facts = await add_facts(
-        uow, adding, party_rules, max_songs_per_guest=max_songs_per_guest, waiting=True
-    )
-    refusal = rules.may_add(party_rules, track, facts)
-    if refusal is not None:
-        raise refusal
-    per_address = uow.settings.max_songs_per_address
-    if (
-        not adding.is_host
-        and actor.join_address is not None
-        and await queue_repository.count_added_from(db, party.id, actor.join_address) >= per_address
-        and not await repository.on_host_network(db, party, actor.join_address)
-    ):
-        raise SongLimitReached(
-            f"The guests on your network have {per_address} songs waiting, as many as one"
-            " network may; wait until some have played."
-        )
     queued = await queue_repository.insert_queued(
         db, party_id=party.id, song_id=song_id, user_id=actor.id
     )
@@ -119,28 +103,37 @@ async def add_facts(
     party_rules: rules.PartySettings,
     *,
     max_songs_per_guest: int,
-    waiting: bool,
+    new: bool = True,
 ) -> rules.AddFacts:
-    """What the rules need about the adder (their waiting songs only with `waiting`)."""
+    """What the rules need to know about the adder and the party. `new`: for a track not
+    waiting yet (a re-add needs none of the counts, so they are not read)."""
     db, party, actor = uow.session, adding.party, adding.actor
     now = utcnow()
+    guest = not adding.is_host
     recent: tuple[frozenset[tuple[str, str]], frozenset[str]] = (frozenset(), frozenset())
-    if party_rules.no_repeat_minutes:
+    if new and party_rules.no_repeat_minutes:
         since = now - timedelta(minutes=party_rules.no_repeat_minutes)
         recent = await rules_repository.recent_tracks(db, party.id, since)
-    guest = not adding.is_host
+    network_waiting = 0
+    if new and guest and actor.join_address is not None:
+        network_waiting = await queue_repository.count_added_from(db, party.id, actor.join_address)
+        if network_waiting >= uow.settings.max_songs_per_address and (
+            await repository.on_host_network(db, party, actor.join_address)
+        ):
+            network_waiting = 0  # the host's own network is never capped
     return rules.AddFacts(
         is_host=adding.is_host,
+        locked=party.is_locked,
         now=now,
-        waiting=(
-            await queue_repository.count_added_by(db, party.id, actor.id)
-            if guest and waiting
-            else 0
-        ),
+        waiting=await queue_repository.count_added_by(db, party.id, actor.id)
+        if new and guest
+        else 0,
         guest_cap=party_rules.max_songs_per_guest or max_songs_per_guest,
+        network_waiting=network_waiting,
+        network_cap=uow.settings.max_songs_per_address,
         last_added_at=(
             await rules_repository.last_added_at(db, party.id, actor.id)
-            if guest and party_rules.add_cooldown_seconds
+            if new and guest and party_rules.add_cooldown_seconds
             else None
         ),
         recent=recent[0],
