@@ -82,3 +82,16 @@ class AddressVoteLimit(errors.Conflict):
         "Enough people on your network have voted on this song already; each network's votes"
         " on a song are capped so that one person cannot steer the queue."
     )
+
+
+class ExportNotSupported(errors.Unprocessable):
+    code = "export_not_supported"
+    detail = (
+        "Your music provider does not support exporting a playlist to your account; "
+        "download the history as JSON, CSV or M3U instead."
+    )
+
+
+class NothingToExport(errors.Unprocessable):
+    code = "nothing_to_export"
+    detail = "No song of this party's history is a Spotify track, so there is no playlist to make."
