@@ -139,7 +139,7 @@ class SpotifyAccount:
     def install(self, fake: FakeServer) -> None:
         fake.route("GET", self.ME, self._me)
         fake.route("POST", self.CREATE, self._create)
-        fake.route("POST", self.ADD, self._add)
+        fake.route("POST", self.ADD, self.add_tracks)
 
     def _refusal(self, call: Call, path: str) -> Reply | None:
         if call.headers.get("authorization") != f"Bearer {self.token}":
@@ -161,7 +161,7 @@ class SpotifyAccount:
         }
         return Reply(201, body)
 
-    def _add(self, call: Call) -> Reply:
+    def add_tracks(self, call: Call) -> Reply:
         refused = self._refusal(call, self.ADD)
         if refused:
             return refused

@@ -23,8 +23,13 @@ SKIP = {"skip_current_track": True}
 
 
 @pytest.fixture
-def settings_overrides(fake: FakeServer, tokens: TokenEndpoint) -> dict[str, Any]:
-    return {**spotify_overrides(fake), "log_level": "INFO"}  # the export logs at INFO
+def settings_overrides(
+    request: pytest.FixtureRequest, fake: FakeServer, tokens: TokenEndpoint
+) -> dict[str, Any]:
+    overrides = {**spotify_overrides(fake), "log_level": "INFO"}  # the export logs at INFO
+    if "redis_url" in request.fixturenames:  # a test that asks for Redis runs the app with it
+        overrides["redis_url"] = request.getfixturevalue("redis_url")
+    return overrides
 
 
 @pytest.fixture
@@ -188,9 +193,27 @@ async def test_a_failed_add_is_playlist_incomplete_and_never_repeated(
     assert len(fake.calls_to(SpotifyAccount.ADD, "POST")) == 1
 
 
-async def test_a_rate_limited_export_leaves_search_working(
+async def test_a_second_chunk_that_fails_says_how_many_songs_made_it(
     client: httpx.AsyncClient, fake: FakeServer, account: SpotifyAccount
 ) -> None:
+    party_id, host = await party(client)
+    await play(client, host, [spotify_track(fake, f"bulk{n}") for n in range(120)])
+    answers = iter([account.add_tracks, lambda _call: Reply(503, {"error": {"status": 503}})])
+    fake.route("POST", SpotifyAccount.ADD, lambda call: next(answers)(call))
+
+    response = await export(client, party_id, host)
+
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "playlist_incomplete"
+    assert "100 of 120" in response.json()["detail"]
+    assert len(account.tracks) == 100
+    assert len(fake.calls_to(SpotifyAccount.ADD, "POST")) == 2  # the failed chunk: not again
+
+
+async def test_a_rate_limited_export_leaves_search_working(
+    client: httpx.AsyncClient, fake: FakeServer, account: SpotifyAccount, redis_url: str
+) -> None:
+    """Even with the circuits shared through Redis, the export's 429 is not search's."""
     party_id, host = await party(client)
     await play(client, host, [spotify_track(fake, "sp1")])
     account.fail[SpotifyAccount.ME] = Reply(429, {}, headers={"Retry-After": "30"})
