@@ -276,6 +276,20 @@ async def test_a_history_without_spotify_tracks_is_nothing_to_export(
     assert fake.calls_to(SpotifyAccount.ME) == []
 
 
+async def test_a_token_that_could_break_the_header_is_refused_unsent(
+    client: httpx.AsyncClient, fake: FakeServer, account: SpotifyAccount
+) -> None:
+    party_id, host = await party(client)
+    await play(client, host, [spotify_track(fake, "sp1")])
+
+    response = await export(client, party_id, host, access_token=f"{USER_TOKEN}\r\nX-Evil: 1")
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
+    assert USER_TOKEN not in response.text
+    assert fake.calls_to(SpotifyAccount.ME) == []
+
+
 async def test_the_token_is_never_logged(
     client: httpx.AsyncClient,
     fake: FakeServer,

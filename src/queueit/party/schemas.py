@@ -183,13 +183,23 @@ class HistoryExportOut(BaseModel):
     items: list[HistoryEntryOut]
 
 
+# RFC 6750's b64token: what an OAuth access token may hold (a newline would break the header).
+_B64TOKEN = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
+
+
+def _b64token(value: SecretStr) -> SecretStr:
+    if not _B64TOKEN.match(value.get_secret_value()):
+        raise ValueError("must be an OAuth access token (letters, digits and -._~+/=)")
+    return value
+
+
 class PlaylistExportIn(BaseModel):
     """`POST /sessions/{id}/export/spotify`: the host's own Spotify token (never stored,
     logged or sent back) and how to name the playlist."""
 
     model_config = STRICT_BODY
 
-    access_token: SecretStr = Field(
+    access_token: Annotated[SecretStr, AfterValidator(_b64token)] = Field(
         min_length=1,
         max_length=4096,
         description="A Spotify user access token with `playlist-modify-private` (and"
