@@ -23,10 +23,17 @@ SKIP = {"skip_current_track": True}
 
 
 @pytest.fixture
+def limits() -> dict[str, Any]:
+    """Rate-limit settings (a test parametrises this to turn limits on)."""
+    return {}
+
+
+@pytest.fixture
 def settings_overrides(
-    request: pytest.FixtureRequest, fake: FakeServer, tokens: TokenEndpoint
+    request: pytest.FixtureRequest, fake: FakeServer, tokens: TokenEndpoint, limits: dict[str, Any]
 ) -> dict[str, Any]:
-    overrides = {**spotify_overrides(fake), "log_level": "INFO"}  # the export logs at INFO
+    # The export logs at INFO.
+    overrides = {**spotify_overrides(fake), "log_level": "INFO", **limits}
     if "redis_url" in request.fixturenames:  # a test that asks for Redis runs the app with it
         overrides["redis_url"] = request.getfixturevalue("redis_url")
     return overrides
@@ -228,6 +235,21 @@ async def test_a_rate_limited_export_leaves_search_working(
     assert search.status_code == 200, search.text
     assert [t["id"] for t in search.json()["tracks"]] == ["sp9"]
     assert (await client.get("/readyz")).json()["checks"]["catalog"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "limits", [{"rate_limit_enabled": True, "rate_limits": {"sessions_export": "2/hour"}}]
+)
+async def test_exports_are_rate_limited_per_host(
+    client: httpx.AsyncClient, fake: FakeServer, account: SpotifyAccount
+) -> None:
+    party_id, host = await party(client)
+    await play(client, host, [spotify_track(fake, "sp1")])
+
+    answers = [(await export(client, party_id, host)).status_code for _ in range(3)]
+
+    assert answers == [200, 200, 429]
+    assert len(fake.calls_to(SpotifyAccount.CREATE, "POST")) == 2
 
 
 async def test_only_the_host_may_export(
