@@ -88,7 +88,7 @@ class ProviderHttp:
         operation: str,
         params: dict[str, str | int] | None = None,
         data: dict[str, str] | None = None,
-        json: Any = None,
+        json: dict[str, object] | None = None,
         headers: dict[str, str] | None = None,
         tokens: TokenSource | None = None,
         retry: bool = True,
@@ -162,7 +162,7 @@ class ProviderHttp:
         *,
         params: dict[str, str | int] | None,
         data: dict[str, str] | None,
-        json: Any,
+        json: dict[str, object] | None,
         headers: dict[str, str],
     ) -> tuple[str, httpx.Response | None]:
         started = time.perf_counter()
