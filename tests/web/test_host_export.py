@@ -11,7 +11,7 @@ import pytest
 
 from tests.web import test_browser
 from tests.web.conftest import LiveServer
-from tests.web.test_browser import expect, join
+from tests.web.test_browser import expect, join, shoot
 
 pytestmark = pytest.mark.slow
 open_page = test_browser.open_page  # the fixture: a page in its own browser context
@@ -59,6 +59,7 @@ def test_the_host_downloads_the_history_during_and_after_the_party(
 
     panel = host.locator("#host-export")
     expect(panel).to_be_visible()
+    shoot(host, "host-export-phone", full_page=True)
     name, body = downloaded(host, panel.locator("[data-export=csv]"))
     assert name.startswith(f"queueit-{party.code}-") and name.endswith(".csv")
     assert body == route_file(live_server, party.id, "csv", party.host)
@@ -69,6 +70,7 @@ def test_the_host_downloads_the_history_during_and_after_the_party(
     assert ended.status_code == 200, ended.text
     sheet = host.locator("#ended-export")
     expect(sheet).to_be_visible()
+    shoot(host, "host-ended-phone")
     name, body = downloaded(host, sheet.locator("[data-export=m3u]"))
     assert name.endswith(".m3u8")
     assert body == route_file(live_server, party.id, "m3u", party.host)
