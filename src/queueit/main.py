@@ -21,6 +21,7 @@ from queueit import __version__
 from queueit.api import auth, catalog, party, songs, users
 from queueit.api.deps import rate_limited
 from queueit.api.state import AppState
+from queueit.catalog.playlists import build_playlists
 from queueit.catalog.service import build_catalog
 from queueit.core import metrics, sentry, tasks
 from queueit.core.engine import create_engine, create_sessionmaker
@@ -103,6 +104,7 @@ async def _start(settings: Settings, schema: SchemaGate) -> _Running:
         http=http,
         verifier=verifier,
         catalog=catalog,
+        playlists=build_playlists(settings, http, redis),
         realtime=realtime,
         tv_key=tv_key,
         schema=schema,

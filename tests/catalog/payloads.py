@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from tests.catalog.fake_server import Call, Reply
+from tests.catalog.fake_server import Call, FakeServer, Reply
 
 
 def spotify_item(
@@ -117,3 +118,54 @@ class TokenEndpoint:
             "expires_in": self.expires_in,
         }
         return Reply(200, body, delay=self.delay)
+
+
+class SpotifyAccount:
+    """One Spotify user's account for playlist exports: `GET /v1/me`, create a playlist,
+    add tracks (kept in order, so a test reads back what the playlist holds). Only
+    `token` is accepted (401 for anything else); `fail` replaces one route's answer."""
+
+    USER_ID = "dj.host"
+    PLAYLIST_ID = "pl42"
+    ME = "/v1/me"
+    CREATE = f"/v1/users/{USER_ID}/playlists"
+    ADD = f"/v1/playlists/{PLAYLIST_ID}/tracks"
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.tracks: list[str] = []
+        self.fail: dict[str, Reply] = {}
+
+    def install(self, fake: FakeServer) -> None:
+        fake.route("GET", self.ME, self._me)
+        fake.route("POST", self.CREATE, self._create)
+        fake.route("POST", self.ADD, self.add_tracks)
+
+    def _refusal(self, call: Call, path: str) -> Reply | None:
+        if call.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(401, {"error": {"status": 401, "message": "Invalid access token"}})
+        return self.fail.get(path)
+
+    def _me(self, call: Call) -> Reply:
+        return self._refusal(call, self.ME) or Reply(200, {"id": self.USER_ID, "type": "user"})
+
+    def _create(self, call: Call) -> Reply:
+        refused = self._refusal(call, self.CREATE)
+        if refused:
+            return refused
+        assert call.headers["content-type"] == "application/json"
+        body = {
+            "id": self.PLAYLIST_ID,
+            "external_urls": {"spotify": f"https://open.spotify.com/playlist/{self.PLAYLIST_ID}"},
+            **json.loads(call.body),
+        }
+        return Reply(201, body)
+
+    def add_tracks(self, call: Call) -> Reply:
+        refused = self._refusal(call, self.ADD)
+        if refused:
+            return refused
+        uris = json.loads(call.body)["uris"]
+        assert len(uris) <= 100
+        self.tracks.extend(uris)
+        return Reply(201, {"snapshot_id": f"snap-{len(self.tracks)}"})

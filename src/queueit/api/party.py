@@ -14,6 +14,7 @@ from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
 from queueit.core.routing import PrefixRouter
 from queueit.core.schemas import OkOut
+from queueit.flows import export_playlist
 from queueit.party import export as party_export
 from queueit.party import lifecycle, playback, rule_changes, snapshot, songs
 from queueit.party.rules import PartySettings
@@ -22,6 +23,8 @@ from queueit.party.schemas import (
     CurrentSessionOut,
     ExportFormat,
     HistoryExportOut,
+    PlaylistExportIn,
+    PlaylistExportOut,
     QueuePage,
     SessionCreateIn,
     SessionJoinIn,
@@ -210,6 +213,37 @@ async def export_history(
             "Content-Disposition": f'attachment; filename="{export.filename}"',
             "Cache-Control": "no-store",
         },
+    )
+
+
+@router.post(
+    "/{session_id:uuid}/export/spotify",
+    dependencies=[Depends(rate_limited(Scope.SESSIONS_EXPORT))],
+    response_model=PlaylistExportOut,
+    summary="Save the history as a playlist in the host's Spotify account",
+    responses=errors_for(401, 403, 404, 422, 429, 503),
+)
+async def export_to_spotify(
+    uow: Uow, user: CurrentUser, state: State, session_id: uuid.UUID, body: PlaylistExportIn
+) -> PlaylistExportOut:
+    """Host only, also after the party ended, for a party hosted with Spotify: a new playlist
+    in the host's account with every Spotify track of the history in play order (songs of
+    other catalogs are left out and counted in `skipped`). `access_token` is the host's own
+    Spotify token (scope `playlist-modify-private`, and `playlist-modify-public` for
+    `public: true`); the server uses it for this request only and never stores, logs or
+    returns it. 403 `not_host`; 422 `export_not_supported` (the host plays Apple Music),
+    `nothing_to_export`, `provider_token_invalid` (Spotify refused the token: sign in to
+    Spotify again); 403 `provider_scope_missing`; 503 `catalog_unavailable` (Spotify failed
+    or rate-limits; no playlist was made, or none is known: creating is never retried) or
+    `playlist_incomplete` (the playlist exists but not all songs could be added)."""
+    return await export_playlist.export_to_spotify(
+        uow,
+        actor=user,
+        party_id=session_id,
+        playlists=state.playlists,
+        access_token=body.access_token.get_secret_value(),
+        name=body.name,
+        public=body.public,
     )
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from queueit.catalog.playlists import SpotifyPlaylists
 from queueit.catalog.service import CatalogService
 from queueit.core.ratelimit import RateLimiter
 from queueit.core.schema import SchemaGate
@@ -34,6 +35,7 @@ class AppState:
     http: httpx.AsyncClient
     verifier: TokenVerifier
     catalog: CatalogService
+    playlists: SpotifyPlaylists  # the host's history as a playlist in their account
     realtime: Realtime
     tv_key: bytes  # signs TV links (web/tv.py)
     schema: SchemaGate  # is the database at our migration head (core/schema.py)

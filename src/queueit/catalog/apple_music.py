@@ -105,6 +105,9 @@ class AppleDeveloperToken:
         if token and token == self._token:
             self._token = ""
 
+    def forbidden(self) -> None:
+        """A 403 to the app's own token is an operator's problem: 503, logged."""
+
 
 def _artwork_url(attributes: dict[str, Any]) -> str | None:
     artwork = attributes.get("artwork")

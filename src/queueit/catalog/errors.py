@@ -53,3 +53,35 @@ class CatalogSourceNotConfigured(errors.NotFound):
 
 class CatalogMisconfigured(RuntimeError):
     """Catalog settings are inconsistent (startup fails with this message)."""
+
+
+class ProviderTokenInvalid(errors.Unprocessable):
+    """The provider refused the user's own token (401: expired, revoked or not a token).
+    Never rendered as 401, which the iOS app takes for its own session ending."""
+
+    code = "provider_token_invalid"
+    detail = "Your music provider did not accept your sign-in; sign in to it again and retry."
+
+
+class ProviderScopeMissing(errors.Forbidden):
+    """The provider refused the user's token for this action (403: a scope is missing)."""
+
+    code = "provider_scope_missing"
+    detail = (
+        "Your music provider's sign-in does not allow creating playlists; sign in again and "
+        "allow QueueIT to manage your playlists."
+    )
+
+
+class PlaylistIncomplete(errors.ServiceUnavailable):
+    """The playlist was created, then adding its tracks failed part way (never retried:
+    a repeated add could put songs in twice)."""
+
+    code = "playlist_incomplete"
+    detail = "The playlist was created but not all of its songs could be added."
+
+    def __init__(self, detail: str | None = None, *, retry_after: float | None = None) -> None:
+        headers = {}
+        if retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        super().__init__(detail, headers=headers)

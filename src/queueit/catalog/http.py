@@ -2,9 +2,13 @@
 
 - 429: the circuit opens for `Retry-After` (app-wide); the caller gets 503 at once.
 - 5xx, timeouts, network errors: retried once after a short backoff, then 503.
-- 401: the access token is renewed once (it may have been revoked early); a second 401, or a
-  403, is logged and becomes 503 — never 401, which would sign the iOS user out.
+- 401: the token source's `invalidate` runs: an app token is renewed once (it may have been
+  revoked early); a second 401, or a 403, is logged and becomes 503 — never 401, which would
+  sign the iOS user out. A token source that cannot renew (a user's own token,
+  catalog/playlists.py) raises its own error from `invalidate` (401) or `forbidden` (403).
 - 404 and other 4xx: `None` (nothing found, or a request the provider would not take).
+- `retry=False` for a call that must not be repeated (it creates something: a second attempt
+  after a timeout could create it twice).
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ DEFAULT_RETRY_BACKOFF_SECONDS = 0.2
 class TokenSource(Protocol):
     async def token(self) -> str: ...
 
-    def invalidate(self, token: str) -> None: ...
+    def invalidate(self, token: str) -> None:
+        """The provider answered 401 to `token`: forget it (the next `token()` gets a new
+        one), or raise when there is no other."""
+        ...
+
+    def forbidden(self) -> None:
+        """The provider answered 403: raise to say more than 503 `catalog_unavailable`."""
+        ...
 
 
 class ProviderHttp:
@@ -77,8 +88,10 @@ class ProviderHttp:
         operation: str,
         params: dict[str, str | int] | None = None,
         data: dict[str, str] | None = None,
+        json: dict[str, object] | None = None,
         headers: dict[str, str] | None = None,
         tokens: TokenSource | None = None,
+        retry: bool = True,
     ) -> httpx.Response | None:
         await self._check_circuit(operation)
         retried = reauthenticated = False
@@ -89,7 +102,7 @@ class ProviderHttp:
                 token = await tokens.token()
                 request_headers["Authorization"] = f"Bearer {token}"
             outcome, response = await self._attempt(
-                method, url, params=params, data=data, headers=request_headers
+                method, url, params=params, data=data, json=json, headers=request_headers
             )
             self._count(operation, outcome)
             if outcome == "ok":
@@ -114,6 +127,8 @@ class ProviderHttp:
                     reauthenticated = True
                     tokens.invalidate(token)
                     continue
+                if response.status_code == 403 and tokens is not None:
+                    tokens.forbidden()
                 log.error(
                     "catalog_provider_auth_failed",
                     provider=self.provider,
@@ -122,7 +137,7 @@ class ProviderHttp:
                 )
                 raise CatalogUnavailable()
             # server_error, timeout, network_error: transient, one retry
-            if retried:
+            if retried or not retry:
                 log.warning(
                     "catalog_provider_failed",
                     provider=self.provider,
@@ -147,12 +162,19 @@ class ProviderHttp:
         *,
         params: dict[str, str | int] | None,
         data: dict[str, str] | None,
+        json: dict[str, object] | None,
         headers: dict[str, str],
     ) -> tuple[str, httpx.Response | None]:
         started = time.perf_counter()
         try:
             response = await self._http.request(
-                method, url, params=params, data=data, headers=headers, timeout=self._timeout
+                method,
+                url,
+                params=params,
+                data=data,
+                json=json,
+                headers=headers,
+                timeout=self._timeout,
             )
         except httpx.TimeoutException:
             return "timeout", None

@@ -75,6 +75,9 @@ class SpotifyTokens:
         if token and token == self._token:
             self._token = ""
 
+    def forbidden(self) -> None:
+        """A 403 to the app's own token is an operator's problem: 503, logged."""
+
     async def _fetch(self) -> None:
         response = await self._http.send(
             "POST",

@@ -32,6 +32,7 @@ class Scope(StrEnum):
     SESSIONS_JOIN = "sessions_join"
     SESSIONS_JOIN_IP = "sessions_join_ip"
     SESSIONS_JOIN_PARTY = "sessions_join_party"
+    SESSIONS_EXPORT = "sessions_export"
     SONGS_ADD = "songs_add"
     SONGS_VOTE = "songs_vote"
     AUTH_ANONYMOUS = "auth_anonymous"
@@ -52,6 +53,8 @@ LIMITS: dict[Scope, str] = {
     Scope.SESSIONS_JOIN_IP: "60/minute;10/second",  # join codes are guessable secrets
     # New members of one party, whoever they are: a script's burst of accounts is slowed.
     Scope.SESSIONS_JOIN_PARTY: "120/minute;20/second",
+    # Each export makes a playlist in the host's own account and spends the app's Spotify quota.
+    Scope.SESSIONS_EXPORT: "5/minute;30/day",
     Scope.SONGS_ADD: "30/minute;5/second",
     Scope.SONGS_VOTE: "60/minute;5/second",
     Scope.AUTH_ANONYMOUS: "10/minute;2/second",

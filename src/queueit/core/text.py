@@ -120,6 +120,15 @@ RequiredTrackText = Annotated[
     text_schema(500, minLength=1, pattern=REQUIRED_TEXT_PATTERN),
 ]
 
+# A required title of at most 100 characters (Spotify's limit for a playlist name).
+RequiredTitle = Annotated[
+    str,
+    BeforeValidator(clean_text),
+    _max_length(100),
+    AfterValidator(_not_blank),
+    text_schema(100, minLength=1, pattern=REQUIRED_TEXT_PATTERN),
+]
+
 STRICT_BODY = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 

@@ -84,6 +84,19 @@ class AddressVoteLimit(errors.Conflict):
     )
 
 
+class ExportNotSupported(errors.Unprocessable):
+    code = "export_not_supported"
+    detail = (
+        "Your music provider does not support exporting a playlist to your account; "
+        "download the history as JSON, CSV or M3U instead."
+    )
+
+
+class NothingToExport(errors.Unprocessable):
+    code = "nothing_to_export"
+    detail = "No song of this party's history is a Spotify track, so there is no playlist to make."
+
+
 # Party rules (party/rules.py): each refusal says which rule and what the guest can do.
 
 

@@ -8,10 +8,24 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    WithJsonSchema,
+)
 
 from queueit.catalog.schemas import ImageUrl, Isrc, ProviderId, Source, Track
-from queueit.core.text import SPACE, STRICT_BODY, CleanStr, RequiredTrackText, TrackText
+from queueit.core.text import (
+    SPACE,
+    STRICT_BODY,
+    CleanStr,
+    RequiredTitle,
+    RequiredTrackText,
+    TrackText,
+)
 from queueit.party.models import SongStatus
 from queueit.party.rules import PartySettings
 from queueit.users.schemas import UserOut
@@ -171,6 +185,41 @@ class HistoryExportOut(BaseModel):
     ended_at: datetime | None
     exported_at: datetime
     items: list[HistoryEntryOut]
+
+
+# RFC 6750's b64token: what an OAuth access token may hold (a newline would break the header).
+_B64TOKEN = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
+
+
+def _b64token(value: SecretStr) -> SecretStr:
+    if not _B64TOKEN.match(value.get_secret_value()):
+        raise ValueError("must be an OAuth access token (letters, digits and -._~+/=)")
+    return value
+
+
+class PlaylistExportIn(BaseModel):
+    """`POST /sessions/{id}/export/spotify`: the host's own Spotify token (never stored,
+    logged or sent back) and how to name the playlist."""
+
+    model_config = STRICT_BODY
+
+    access_token: Annotated[SecretStr, AfterValidator(_b64token)] = Field(
+        min_length=1,
+        max_length=4096,
+        description="A Spotify user access token with `playlist-modify-private` (and"
+        " `playlist-modify-public` for a public playlist).",
+    )
+    name: RequiredTitle | None = Field(
+        default=None, description="Default: `QueueIT <join code> <date>`.", examples=["Party!"]
+    )
+    public: bool = False
+
+
+class PlaylistExportOut(BaseModel):
+    playlist_id: str
+    url: str = Field(description="The playlist's page, https://open.spotify.com/playlist/...")
+    added: int = Field(description="Spotify tracks added, in play order.")
+    skipped: int = Field(description="History songs from other catalogs, left out.")
 
 
 def _integer_only(value: object) -> object:

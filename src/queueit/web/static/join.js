@@ -2,6 +2,7 @@
 // in party.js (socket, events), queue.js (now playing, votes) and search.js (search, add).
 import { ApiError, api } from "./api.js";
 import { $, personName } from "./common.js";
+import { forgetExports, wireExports } from "./export.js";
 import { AUTH_MODE, KEYS, banner, describe, hooks, show, state, store } from "./guest.js";
 import { enterParty, leave, stopParty, toggleSkip } from "./party.js";
 import { runSearch, scheduleSearch } from "./search.js";
@@ -170,6 +171,7 @@ function signOut(message = "") {
   store.set(KEYS.user, null);
   store.set(KEYS.refresh, null);
   store.set(KEYS.expires, null);
+  forgetExports();
   showJoinForm(message);
 }
 
@@ -299,6 +301,7 @@ function wire() {
   });
   $("ended-again").addEventListener("click", () => {
     $("ended").hidden = true;
+    forgetExports();
     history.replaceState(null, "", "/join");
     $("code").value = "";
     showJoinForm();
@@ -307,6 +310,7 @@ function wire() {
     const candidate = takeTokenFromFragment();
     if (candidate) confirmAccount(candidate);
   });
+  wireExports();
   $("confirm-use").addEventListener("click", () => endConfirm(true));
   $("confirm-ignore").addEventListener("click", () => endConfirm(false));
   window.addEventListener("offline", () => {

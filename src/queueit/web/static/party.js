@@ -1,6 +1,7 @@
 // The guest page's party: the live socket, events, the polling fallback, skip, leave.
 import { api } from "./api.js";
 import { $, sortQueue } from "./common.js";
+import { forgetExports, offerEndedExports } from "./export.js";
 import { banner, coolingDown, describe, handleCommon, hooks, show, state, toast } from "./guest.js";
 import { renderHeader, renderNow, renderQueue } from "./queue.js";
 import { PartySocket } from "./realtime.js";
@@ -154,6 +155,7 @@ export function showEnded(text) {
   stopParty();
   state.party = null;
   $("ended-text").textContent = text || "Thanks for the music! The host closed the party.";
+  offerEndedExports();
   $("ended").hidden = false;
   $("ended-again").focus();
 }
@@ -201,6 +203,7 @@ export async function leave() {
   } catch {
     /* leaving is best effort: the party forgets inactive guests anyway */
   }
+  forgetExports();
   history.replaceState(null, "", "/join");
   $("code").value = "";
   hooks.showJoinForm();

@@ -13,6 +13,7 @@ import {
   skipsNeeded,
   sortQueue,
 } from "./common.js";
+import { offerExports } from "./export.js";
 import { coolingDown, describe, handleCommon, isHost, state, toast } from "./guest.js";
 
 export function renderHeader() {
@@ -20,6 +21,7 @@ export function renderHeader() {
   $("party-code").textContent = party.session.join_code;
   $("participants").textContent = String(party.participant_count);
   $("locked-note").hidden = !(party.session.is_locked && !isHost());
+  offerExports(party, isHost());
   document.title = `Party ${party.session.join_code} · QueueIT`;
 }
 
