@@ -32,7 +32,11 @@ def votes_updated(party_id: uuid.UUID, version: int, song: QueuedSong) -> Domain
 
 
 async def queue_updated(db: AsyncSession, party_id: uuid.UUID, version: int) -> DomainEvent:
-    rows = await queue_repository.queue_page(db, party_id, limit=EVENT_QUEUE_PAGE, offset=0)
+    party = await db.get(Party, party_id)  # locked by the change: no statement
+    fair = party is not None and rules.fair_play(party)
+    rows = await queue_repository.queue_page(
+        db, party_id, limit=EVENT_QUEUE_PAGE, offset=0, fair=fair
+    )
     total = await queue_repository.queue_total(db, party_id)
     return DomainEvent(
         party_id,
