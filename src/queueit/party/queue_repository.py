@@ -16,7 +16,7 @@ from sqlalchemy.orm import Bundle, aliased
 from queueit.catalog.models import Song
 from queueit.core.engine import insert_for
 from queueit.core.types import utcnow
-from queueit.party.models import Party, QueuedSong, SongStatus, Vote
+from queueit.party.models import Party, PartyRole, QueuedSong, SongStatus, Vote
 from queueit.users.models import User
 
 AddedBy = aliased(User, name="added_by")
@@ -84,6 +84,11 @@ _ROW: tuple[Bundle[Any], ...] = (
             .correlate(QueuedSong)
             .scalar_subquery()
         ).label("is_host"),
+        select(PartyRole.user_id)
+        .where(PartyRole.party_id == QueuedSong.party_id, PartyRole.user_id == AddedBy.id)
+        .correlate(QueuedSong, AddedBy)
+        .exists()
+        .label("is_co_host"),
     ),
 )
 

@@ -5,10 +5,10 @@ socket's `session.snapshot`."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from queueit.core.uow import UnitOfWork
-from queueit.party import guards, presence, queue_repository, repository
+from queueit.party import guards, presence, queue_repository, repository, roles_repository
 from queueit.party.errors import NoActiveParty
 from queueit.party.models import Party
 from queueit.party.schemas import CurrentSessionOut, QueuedSongOut, QueuePage, SessionBaseOut
@@ -36,8 +36,16 @@ async def snapshot(
         current = queued_song_out(row) if row is not None else None
     rows = await queue_repository.queue_page(db, party.id, limit=queue_limit, offset=queue_offset)
     counts = await repository.counts(db, party, viewer_id, crowd=presence.crowd(uow))
+    co_hosts = await roles_repository.co_hosts(db, party.id)
+    my_role = (
+        "host"
+        if viewer_id == party.host_id
+        else "co_host"
+        if any(user.id == viewer_id for user in co_hosts)
+        else "guest"
+    )
     return CurrentSessionOut(
-        session=base(party, host),
+        session=base(party, host, co_hosts),
         current_song=current,
         queue=[queued_song_out(row) for row in rows],
         queue_total=counts.queue_total,
@@ -46,6 +54,7 @@ async def snapshot(
         participant_count=counts.participant_count,
         user_requested_skip=counts.user_requested_skip,
         last_skip_was_crowdsourced=party.last_skip_was_crowdsourced,
+        my_role=my_role,
     )
 
 
@@ -72,7 +81,7 @@ async def current(
     )
 
 
-def base(party: Party, host: User | None) -> SessionBaseOut:
+def base(party: Party, host: User | None, co_hosts: Sequence[User] = ()) -> SessionBaseOut:
     return SessionBaseOut(
         id=party.id,
         join_code=party.join_code,
@@ -83,6 +92,7 @@ def base(party: Party, host: User | None) -> SessionBaseOut:
         is_paused=party.is_paused,
         ended_at=party.ended_at,
         version=party.version,
+        co_hosts=[user_of(user, role="co_host") for user in co_hosts],
     )
 
 

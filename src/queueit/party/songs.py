@@ -10,7 +10,7 @@ import structlog
 
 from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
-from queueit.party import events, guards, playback, queue_repository, repository, snapshot
+from queueit.party import events, guards, playback, queue_repository, repository, roles, snapshot
 from queueit.party.errors import (
     NotAllowedToRemove,
     PartyLocked,
@@ -29,23 +29,26 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Adding:
-    """An add in progress: the caller's party, row-locked, and whether they host it."""
+    """An add in progress: the caller's party, row-locked, and their role in it."""
 
     party: Party
     actor: User
+    role: roles.Role
 
     @property
     def is_host(self) -> bool:
-        return self.actor.id == self.party.host_id
+        """The host's adds are not capped (co-hosts' are, like guests')."""
+        return self.role is roles.Role.host
 
 
 async def begin_add(uow: UnitOfWork, actor: User) -> Adding:
     """Lock the caller's party and check they may add to it now (a locked party takes songs
     from its host only). The track is stored after this, so a refused add writes nothing."""
     party = await guards.locked_party_of(uow, actor)
-    adding = Adding(party=party, actor=actor)
-    if party.is_locked and not adding.is_host:
+    role = roles.Role.host if party.host_id == actor.id else roles.Role.guest
+    if party.is_locked and not roles.permits(role, roles.Action.ADD_WHILE_LOCKED):
         raise PartyLocked()
+    adding = Adding(party=party, actor=actor, role=role)
     return adding
 
 
@@ -99,16 +102,20 @@ async def add_song(
 
 
 async def remove_song(uow: UnitOfWork, *, actor: User, queued_song_id: uuid.UUID) -> None:
-    """The host removes any queued song; the adder removes theirs while no one else voted."""
+    """The host or a co-host removes any queued song; the adder removes theirs while no one
+    else voted."""
     party = await guards.locked_party_of(uow, actor)
     song = await queue_repository.lock_in_party(uow.session, queued_song_id, party.id)
     if song is None:
         raise SongNotFound()
-    if actor.id != party.host_id:
+    role = await roles.role_of(uow, party, actor)
+    if not roles.permits(role, roles.Action.REMOVE_ANY_SONG):
         if song.added_by_id != actor.id:
             raise NotAllowedToRemove()
         if await queue_repository.has_votes_from_others(uow.session, song.id, actor.id):
-            raise NotAllowedToRemove("Others have voted on this song; only the host can remove it.")
+            raise NotAllowedToRemove(
+                "Others have voted on this song; only the host or a co-host can remove it."
+            )
     if song.status != SongStatus.queued:
         raise SongNotRemovable()
     await queue_repository.remove(uow.session, song.id, utcnow())
@@ -117,9 +124,10 @@ async def remove_song(uow: UnitOfWork, *, actor: User, queued_song_id: uuid.UUID
 
 
 async def remove_songs_of(uow: UnitOfWork, *, actor: User, user_id: uuid.UUID) -> int:
-    """The host removes every song one member has waiting (a troll's flood, in one go): one
-    new version and one `queue.updated`, however many songs. Returns how many were removed."""
-    party = await guards.hosted_party(uow, actor)
+    """The host or a co-host removes every song one member has waiting (a troll's flood, in
+    one go): one new version and one `queue.updated`, however many songs. Returns how many
+    were removed."""
+    party, _ = await guards.managed_party(uow, actor, roles.Action.REMOVE_MEMBER_SONGS)
     removed = await queue_repository.remove_added_by(uow.session, party.id, user_id, utcnow())
     if removed:
         version = await repository.bump_version(uow.session, party)
