@@ -208,12 +208,13 @@ async def hand_over(
         raise GuestCannotTakeOver("Only someone in the party, other than you, can take it over.")
     if target.is_anonymous:
         raise GuestCannotTakeOver()
-    if await repository.hosted_active(db, target.id):
-        raise MemberHostsAnotherParty()
-    # sessions.host_id is not the user role's to write (docs/RLS.md "Roles").
+    # sessions.host_id is not the user role's to write, nor is the target's other party the
+    # caller's to read (docs/RLS.md "Roles").
     async with uow.as_system():
-        party.host_id = target.id
-        await db.flush()
+        if await repository.hosted_active(db, target.id):
+            raise MemberHostsAnotherParty()
+        if not await roles_repository.set_host(db, party, target.id):
+            raise MemberHostsAnotherParty()
         await roles_repository.revoke_roles(db, party.id, target.id)
         if old_host_becomes == "co_host":
             await roles_repository.grant_co_host(db, party.id, actor.id)

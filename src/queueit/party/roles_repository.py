@@ -1,15 +1,17 @@
-"""SQL for a party's roles (`party_roles`: its co-hosts) and bans (`party_bans`)."""
+"""SQL for a party's roles: its host (the hand-over), its co-hosts (`party_roles`) and its bans
+(`party_bans`)."""
 
 from __future__ import annotations
 
 import uuid
 
 from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from queueit.core.engine import insert_for
 from queueit.core.types import utcnow
-from queueit.party.models import PartyBan, PartyRole, PartyRoleName
+from queueit.party.models import Party, PartyBan, PartyRole, PartyRoleName
 from queueit.users.models import User
 
 
@@ -103,3 +105,16 @@ async def ban_matches(
     by_account = any(row[0] == user_id for row in rows)
     by_address = address is not None and any(row[1] == address for row in rows)
     return by_account, by_address
+
+
+async def set_host(db: AsyncSession, party: Party, host_id: uuid.UUID) -> bool:
+    """Hand `party` to `host_id`; False when they host another active party meanwhile (the
+    one-active-party-per-host index), in which case nothing changed."""
+    try:
+        async with db.begin_nested():
+            party.host_id = host_id
+            await db.flush()
+    except IntegrityError:
+        await db.refresh(party)
+        return False
+    return True
