@@ -124,7 +124,7 @@ async def _remove(
     if await roles_repository.is_co_host(db, party.id, target.id):
         roles.require(role, Action.REMOVE_CO_HOST)
     # The checks above are the rules; these writes touch another member's rows (their
-    # membership, their votes), which the user role may not (docs/RLS.md "Roles").
+    # membership, their votes), which the user role may not (docs/RLS.md "Party roles and bans").
     async with uow.as_system():
         had_role = await roles_repository.revoke_roles(db, party.id, target.id)
         if target.current_party_id == party.id:
@@ -209,7 +209,7 @@ async def hand_over(
     if target.is_anonymous:
         raise GuestCannotTakeOver()
     # sessions.host_id is not the user role's to write, nor is the target's other party the
-    # caller's to read (docs/RLS.md "Roles").
+    # caller's to read (docs/RLS.md "Party roles and bans").
     async with uow.as_system():
         if await repository.hosted_active(db, target.id):
             raise MemberHostsAnotherParty()

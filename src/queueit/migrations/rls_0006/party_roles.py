@@ -1,4 +1,4 @@
-"""Co-hosts and bans under row-level security (docs/RLS.md "Roles").
+"""Co-hosts and bans under row-level security (docs/RLS.md "Party roles and bans").
 
 - `queueit_rls.co_hosts(sid)` (SECURITY DEFINER): the caller co-hosts the active party `sid`
   and is in it. `queueit_rls.manages(sid)`: hosts it or co-hosts it.
