@@ -219,5 +219,4 @@ async def hand_over(
         if old_host_becomes == "co_host":
             await roles_repository.grant_co_host(db, party.id, actor.id)
     await _announce_roles(uow, party)
-    uow.publish(await events.party_updated(uow, party))
     log.info("party_handed_over", session_id=str(party.id), host=str(target.id))

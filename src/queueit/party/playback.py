@@ -58,13 +58,17 @@ async def control(uow: UnitOfWork, *, actor: User, body: ControlIn) -> None:
     or a co-host; party/roles.py)."""
     party = await guards.locked_party_of(uow, actor)
     role = await roles.role_of(uow, party, actor)
-    for asked, action in (
-        (body.is_locked, roles.Action.LOCK),
-        (body.pause_playback, roles.Action.PAUSE),
-        (body.skip_current_track, roles.Action.SKIP),
-    ):
-        if asked is not None:
-            roles.require(role, action)
+    asked = [
+        action
+        for value, action in (
+            (body.is_locked, roles.Action.LOCK),
+            (body.pause_playback, roles.Action.PAUSE),
+            (body.skip_current_track, roles.Action.SKIP),
+        )
+        if value is not None
+    ]
+    for action in asked or [roles.Action.LOCK]:  # an empty body is still a host control
+        roles.require(role, action)
     changed = False
     if body.is_locked is not None and body.is_locked != party.is_locked:
         party.is_locked = body.is_locked
