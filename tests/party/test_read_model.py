@@ -102,9 +102,15 @@ async def test_every_caller_gets_the_bytes_of_the_full_snapshot(
     await _vote(client, queue[2]["id"], -1, both)
     skipped = await client.post(f"{API}/sessions/request_skip", headers=skipper)
     assert skipped.status_code == 200, skipped.text
+    co_host = await _guest(client, "RMBYTES")
+    party_id, _version = await client_party(app, uuid.UUID(co_host["X-Test-User"]))
+    granted = await client.post(
+        f"{API}/sessions/{party_id}/members/{co_host['X-Test-User']}/co-host", headers=host
+    )
+    assert granted.status_code == 200, granted.text
 
     # The first read builds the party's entry; the others are served from it.
-    callers = (host, upvoter, downvoter, skipper, idle)
+    callers = (host, upvoter, downvoter, skipper, idle, co_host)
     for _round in range(2):
         for caller in callers:
             response = await client.get(f"{API}/sessions/current", headers=caller)
@@ -112,6 +118,11 @@ async def test_every_caller_gets_the_bytes_of_the_full_snapshot(
             assert response.content == await _full_serialisation(app, caller)
     body = (await client.get(f"{API}/sessions/current", headers=skipper)).json()
     assert body["user_requested_skip"] is True and body["my_votes"] == {}
+    roles = [
+        (await client.get(f"{API}/sessions/current", headers=caller)).json()["my_role"]
+        for caller in (host, co_host, idle)
+    ]
+    assert roles == ["host", "co_host", "guest"]
     # Two votes: the same document (the order of my_votes' keys is the database's).
     response = await client.get(f"{API}/sessions/current", headers=both)
     assert json.loads(response.content) == json.loads(await _full_serialisation(app, both))

@@ -4,8 +4,8 @@ left out of the OpenAPI schema.
 `GET /bench/current` answers with the document that `GET /api/v1/sessions/current` gave the
 benchmark's member, kept in memory: the same server, workers, middleware, routing and
 response as the real route on a read-model hit (`party/read_model.py`: the party's document
-serialised once, the member's `my_votes` and `user_requested_skip` spliced in on every
-request), without the token check, the database or building the snapshot. Its request rate
+serialised once, the member's `my_votes`, `user_requested_skip` and `my_role` spliced in
+on every request), without the token check, the database or building the snapshot. Its request rate
 is the ceiling the real route is compared with (bench/README.md). The benchmark writes the
 document to `DATA_DIR/bench-current.json` before the first request; each worker process
 reads it once.
@@ -40,7 +40,11 @@ async def bare_current(state: State, response: Response) -> Response:
         state.bench_entry = read_model.entry_of(state.bench_current, built_at=0.0)
     document, entry = state.bench_current, state.bench_entry
     assert entry is not None
-    body = entry.render(my_votes=document.my_votes, requested_skip=document.user_requested_skip)
+    body = entry.render(
+        my_votes=document.my_votes,
+        requested_skip=document.user_requested_skip,
+        role=document.my_role,
+    )
     return json_response(body, headers_from=response)
 
 

@@ -1,10 +1,11 @@
 """GET /sessions/current from a per-process read model of each party, keyed by its version.
 
-The snapshot (party/snapshot.py, unchanged: the one builder) is the same document for every
-member except two fields, `my_votes` and `user_requested_skip`. The read model keeps each
-party's document serialised once, cut around those two fields, and a request costs one
-statement (`read_model_repository.caller_view`: the party's version and the caller's two
-fields) plus gluing bytes together, instead of building the snapshot.
+The snapshot (party/snapshot.py: the one builder) is the same document for every member
+except three fields: `my_votes`, `user_requested_skip` and `my_role`. The read model keeps
+each party's document serialised once, cut around those fields, and a request costs one
+statement (`read_model_repository.caller_view`: the party's version, the caller's votes and
+skip request; the role follows from the document's host and co-hosts, by the snapshot's own
+`role_of_viewer`) plus gluing bytes together, instead of building the snapshot.
 
 Why it is safe across processes without listening to anything: every change to a party bumps
 its version in the change's transaction (docs/DOMAIN.md), and each request reads the version
@@ -19,7 +20,7 @@ What may lag, and by how long (docs/BENCHMARKS.md, docs/API.md): an entry is als
 established with time), and the names of the host and of the songs' adders (a rename bumps
 no party's version). Those may be up to `TTL_SECONDS` old; everything else (the queue, the
 votes, the current song, the flags, the settings, the caller's own votes and skip request)
-is as of the request.
+is as of the request (role changes bump the version).
 
 Bounded: at most `MAX_ENTRIES` documents and `MAX_BYTES` of them per process, least recently
 used first out (a document of a 500-song page is about 330 KB)."""
@@ -31,13 +32,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import get_args
 
 from pydantic import TypeAdapter
 
 from queueit.core.uow import UnitOfWork
 from queueit.party import read_model_repository, snapshot
 from queueit.party.errors import NoActiveParty
-from queueit.party.schemas import CurrentSessionOut
+from queueit.party.schemas import CurrentSessionOut, RoleName
 from queueit.users.models import User
 
 TTL_SECONDS = 2.0
@@ -47,49 +49,77 @@ MAX_BYTES = 64 * 1024 * 1024
 # The response model's own serialiser (as api/responses.Document and FastAPI use it).
 _DOCUMENT = TypeAdapter(CurrentSessionOut)
 _VOTES = TypeAdapter(dict[str, int])
-# The per-caller fields, serialised empty: the top-level keys come after every nested object
-# of the document that could hold such text (session, current_song, queue), hence `rfind`;
-# inside a JSON string a quote is always escaped, so the bytes cannot occur in a value.
-_VOTES_KEY, _EMPTY_VOTES = b'"my_votes":', b"{}"
-_SKIP_KEY, _NO_SKIP = b'"user_requested_skip":', b"false"
+# The per-caller fields, in the document's order, as the shared copy serialises them: the
+# top-level keys come after every nested object of the document that could hold such text
+# (session, current_song, queue), hence `rfind`; inside a JSON string a quote is always
+# escaped, so these bytes cannot occur in a value.
+_CUTS = (
+    (b'"my_votes":', b"{}"),
+    (b'"user_requested_skip":', b"false"),
+    (b'"my_role":', b'"guest"'),
+)
+_ROLES: dict[RoleName, bytes] = {role: b'"%s"' % role.encode() for role in get_args(RoleName)}
 
 Key = tuple[uuid.UUID, int, int]  # party, queue_limit, queue_offset
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One party's document at `version`, cut around the caller's two fields."""
+    """One party's document at `version`, cut around the caller's fields (`parts` are the
+    bytes before, between and after them), with what the caller's role is decided from."""
 
     version: int
     built_at: float
-    head: bytes
-    middle: bytes
-    tail: bytes
+    parts: tuple[bytes, bytes, bytes, bytes]
+    host_id: uuid.UUID
+    co_host_ids: frozenset[uuid.UUID]
 
     @property
     def size(self) -> int:
-        return len(self.head) + len(self.middle) + len(self.tail)
+        return sum(len(part) for part in self.parts)
 
-    def render(self, *, my_votes: dict[str, int], requested_skip: bool) -> bytes:
+    def role_of(self, viewer_id: uuid.UUID) -> RoleName:
+        return snapshot.role_of_viewer(
+            viewer_id, host_id=self.host_id, co_host_ids=self.co_host_ids
+        )
+
+    def render(self, *, my_votes: dict[str, int], requested_skip: bool, role: RoleName) -> bytes:
         """The document as one caller gets it: the same bytes the full serialisation gives."""
-        votes = _VOTES.dump_json(my_votes) if my_votes else _EMPTY_VOTES
-        skip = b"true" if requested_skip else _NO_SKIP
-        return b"".join((self.head, votes, self.middle, skip, self.tail))
+        head, after_votes, after_skip, tail = self.parts
+        return b"".join(
+            (
+                head,
+                _VOTES.dump_json(my_votes) if my_votes else b"{}",
+                after_votes,
+                b"true" if requested_skip else b"false",
+                after_skip,
+                _ROLES[role],
+                tail,
+            )
+        )
 
 
 def entry_of(document: CurrentSessionOut, *, built_at: float) -> Entry:
     """`document` serialised once without its caller's fields, cut where they go."""
-    shared = document.model_copy(update={"my_votes": {}, "user_requested_skip": False})
+    shared = document.model_copy(
+        update={"my_votes": {}, "user_requested_skip": False, "my_role": "guest"}
+    )
     body = _DOCUMENT.dump_json(shared, by_alias=True)
-    votes_at = body.rfind(_VOTES_KEY + _EMPTY_VOTES) + len(_VOTES_KEY)
-    skip_at = body.rfind(_SKIP_KEY + _NO_SKIP) + len(_SKIP_KEY)
-    assert len(_VOTES_KEY) <= votes_at < skip_at, "the response model lost a per-caller field"
+    parts: list[bytes] = []
+    at = 0
+    for key, empty in _CUTS:
+        value_at = body.rfind(key + empty) + len(key)
+        assert value_at >= max(at, len(key)), "the response model lost a per-caller field"
+        parts.append(body[at:value_at])
+        at = value_at + len(empty)
+    parts.append(body[at:])
+    head, after_votes, after_skip, tail = parts
     return Entry(
         version=document.session.version,
         built_at=built_at,
-        head=body[:votes_at],
-        middle=body[votes_at + len(_EMPTY_VOTES) : skip_at],
-        tail=body[skip_at + len(_NO_SKIP) :],
+        parts=(head, after_votes, after_skip, tail),
+        host_id=document.session.host.id,
+        co_host_ids=frozenset(user.id for user in document.session.co_hosts),
     )
 
 
@@ -159,7 +189,11 @@ async def current(
         if seen is None or seen.ended:
             raise NoActiveParty()
         if seen.version == entry.version:
-            return entry.render(my_votes=seen.my_votes, requested_skip=seen.requested_skip)
+            return entry.render(
+                my_votes=seen.my_votes,
+                requested_skip=seen.requested_skip,
+                role=entry.role_of(actor.id),
+            )
     document = await snapshot.snapshot(
         uow,
         party_id=party_id,
@@ -168,4 +202,8 @@ async def current(
         queue_offset=queue_offset,
     )
     entry = cache.store(key, document)
-    return entry.render(my_votes=document.my_votes, requested_skip=document.user_requested_skip)
+    return entry.render(
+        my_votes=document.my_votes,
+        requested_skip=document.user_requested_skip,
+        role=document.my_role,
+    )
