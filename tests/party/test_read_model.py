@@ -304,3 +304,16 @@ def test_the_read_model_keeps_at_most_its_bounds() -> None:
     assert len(small) == 2 and small.bytes <= one.size * 2
     clock.now += read_model.TTL_SECONDS
     assert small.fresh(keys[3]) is None and small.bytes < one.size * 2
+
+
+async def test_each_page_of_the_queue_is_its_own_document(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await _party(client, "RMPAGES", songs=4)
+    guest = await _guest(client, "RMPAGES")
+    whole = (await client.get(f"{API}/sessions/current", headers=guest)).json()
+    first = await client.get(f"{API}/sessions/current?queue_limit=1", headers=guest)
+    second = await client.get(f"{API}/sessions/current?queue_limit=1&queue_offset=1", headers=guest)
+    assert [s["id"] for s in first.json()["queue"]] == [whole["queue"][0]["id"]]
+    assert [s["id"] for s in second.json()["queue"]] == [whole["queue"][1]["id"]]
+    assert first.json()["queue_total"] == whole["queue_total"] == 3
