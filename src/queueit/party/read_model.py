@@ -109,7 +109,8 @@ def entry_of(document: CurrentSessionOut, *, built_at: float) -> Entry:
     at = 0
     for key, empty in _CUTS:
         value_at = body.rfind(key + empty) + len(key)
-        assert value_at >= max(at, len(key)), "the response model lost a per-caller field"
+        if value_at < max(at, len(key)):  # not found, or out of order: never cut blindly
+            raise RuntimeError(f"CurrentSessionOut has no {key!r} where the read model cuts")
         parts.append(body[at:value_at])
         at = value_at + len(empty)
     parts.append(body[at:])
