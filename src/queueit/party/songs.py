@@ -45,6 +45,8 @@ async def begin_add(uow: UnitOfWork, actor: User) -> Adding:
     """Lock the caller's party and check they may add to it now (a locked party takes songs
     from its host only). The track is stored after this, so a refused add writes nothing."""
     party = await guards.locked_party_of(uow, actor)
+    # Co-hosts add as guests do (the table: only the host adds while locked, only the host is
+    # uncapped), so the hot add path does not read their role.
     role = roles.Role.host if party.host_id == actor.id else roles.Role.guest
     if party.is_locked and not roles.permits(role, roles.Action.ADD_WHILE_LOCKED):
         raise PartyLocked()
