@@ -61,6 +61,8 @@ async def begin_add(
     `track`, the catalog's record (party/rules.py may_add). The track is stored after this,
     so a refused add writes nothing."""
     party = await guards.locked_party_of(uow, actor)
+    # Co-hosts add as guests do (the table: only the host adds while locked, only the host is
+    # uncapped), so the hot add path does not read their role.
     role = roles.Role.host if party.host_id == actor.id else roles.Role.guest
     existing = await queue_repository.find_queued(uow.session, party.id, track.source, track.id)
     adding = Adding(party=party, actor=actor, role=role, existing=existing)
