@@ -154,7 +154,10 @@ async def vote(
             total=song.votes,
         )
         if song.votes < before and await auto_removes(uow, party, song, settings):
-            await queue_repository.remove(uow.session, song.id, utcnow())
+            # The server's own decision, made under the party's lock: the policies let a
+            # guest remove only their own unvoted song (docs/RLS.md "Known limits").
+            async with uow.as_system():
+                await queue_repository.remove(uow.session, song.id, utcnow())
             removed = [{"queued_song_id": str(song.id), "reason": "auto_removed"}]
             uow.publish(await events.queue_updated(uow.session, party.id, version, removed=removed))
             log.info(
