@@ -41,7 +41,11 @@ async def queue_updated(
 ) -> DomainEvent:
     """`removed` (additive, only when given): the songs that left the queue and why, e.g.
     `{"queued_song_id": ..., "reason": "auto_removed"}`, so pages can say what happened."""
-    rows = await queue_repository.queue_page(db, party_id, limit=EVENT_QUEUE_PAGE, offset=0)
+    party = await db.get(Party, party_id)  # locked by the change: no statement
+    fair = party is not None and rules.fair_play(party)
+    rows = await queue_repository.queue_page(
+        db, party_id, limit=EVENT_QUEUE_PAGE, offset=0, fair=fair
+    )
     total = await queue_repository.queue_total(db, party_id)
     data: dict[str, Any] = {
         "queue": [queued_song_out(row).model_dump(mode="json") for row in rows],

@@ -10,7 +10,7 @@ import structlog
 
 from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
-from queueit.party import events, guards, presence, queue_repository, repository, snapshot
+from queueit.party import events, guards, presence, queue_repository, repository, rules, snapshot
 from queueit.party.errors import NothingPlaying
 from queueit.party.models import Party, SongStatus
 from queueit.party.schemas import ControlIn, QueuedSongOut, SkipOut
@@ -33,7 +33,7 @@ async def advance(
     if party.current_song_id is not None:
         await queue_repository.finish(db, party.current_song_id, outcome, now)
     await repository.clear_skip_requests(db, party.id)
-    upcoming = await queue_repository.next_song(db, party.id)
+    upcoming = await queue_repository.next_song(db, party.id, fair=rules.fair_play(party))
     if upcoming is not None:
         await queue_repository.start(db, upcoming.id, now)
     party.current_song_id = upcoming.id if upcoming is not None else None

@@ -29,7 +29,10 @@ async def change(uow: UnitOfWork, *, actor: User, patch: dict[str, Any]) -> Part
         return current
     # Only what differs from the defaults is stored: `{}` is a party with today's behaviour.
     party.settings = new.model_dump(mode="json", exclude_defaults=True)
-    await repository.bump_version(uow.session, party)
+    version = await repository.bump_version(uow.session, party)
     uow.publish(await events.party_updated(uow, party))
+    if new.fair_play != current.fair_play:
+        # The queue's order changed with the rule: its event, at the same version.
+        uow.publish(await events.queue_updated(uow.session, party.id, version))
     log.info("party_rules_changed", session_id=str(party.id), changed=sorted(patch))
     return new

@@ -129,6 +129,11 @@ def settings_of(stored: dict[str, Any] | None) -> PartySettings:
         return DEFAULT  # a row no version of this server wrote: the defaults, never a 500
 
 
+def fair_play(party: Any) -> bool:
+    """Whether the party plays in the fair-play order (party/ordering.py)."""
+    return bool(party.settings) and settings_of(party.settings).fair_play
+
+
 def changed(current: PartySettings, patch: dict[str, Any]) -> PartySettings:
     """`current` with the fields of a PATCH body replaced (422 for a bad value)."""
     merged = current.model_dump() | patch

@@ -34,7 +34,9 @@ async def snapshot(
     if party.current_song_id is not None:
         row = await queue_repository.song_row(db, party.current_song_id)
         current = queued_song_out(row) if row is not None else None
-    rows = await queue_repository.queue_page(db, party.id, limit=queue_limit, offset=queue_offset)
+    rows = await queue_repository.queue_page(
+        db, party.id, limit=queue_limit, offset=queue_offset, fair=rules.fair_play(party)
+    )
     counts = await repository.counts(db, party, viewer_id, crowd=presence.crowd(uow))
     return CurrentSessionOut(
         session=base(party, host),
@@ -97,7 +99,9 @@ async def queue_page(
     uow: UnitOfWork, *, actor: User, party_id: uuid.UUID, limit: int, offset: int
 ) -> QueuePage:
     party = await guards.member_party(uow, actor=actor, party_id=party_id)
-    rows = await queue_repository.queue_page(uow.session, party.id, limit=limit, offset=offset)
+    rows = await queue_repository.queue_page(
+        uow.session, party.id, limit=limit, offset=offset, fair=rules.fair_play(party)
+    )
     total = await queue_repository.queue_total(uow.session, party.id)
     return QueuePage(
         items=[queued_song_out(r) for r in rows], total=total, limit=limit, offset=offset
