@@ -15,7 +15,7 @@ from sqlalchemy.orm import Bundle, aliased
 from queueit.catalog.models import Song
 from queueit.core.engine import insert_for
 from queueit.core.types import utcnow
-from queueit.party.models import Party, QueuedSong, SongStatus, Vote
+from queueit.party.models import Party, PartyRole, QueuedSong, SongStatus, Vote
 from queueit.party.ordering import fair_play_order, fair_turns, play_order
 from queueit.users.models import User
 
@@ -67,6 +67,11 @@ _ROW: tuple[Bundle[Any], ...] = (
             .correlate(QueuedSong)
             .scalar_subquery()
         ).label("is_host"),
+        select(PartyRole.user_id)
+        .where(PartyRole.party_id == QueuedSong.party_id, PartyRole.user_id == AddedBy.id)
+        .correlate(QueuedSong, AddedBy)
+        .exists()
+        .label("is_co_host"),
     ),
 )
 

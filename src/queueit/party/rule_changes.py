@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 
 from queueit.core.uow import UnitOfWork
-from queueit.party import events, guards, repository
+from queueit.party import events, guards, repository, roles
 from queueit.party.rules import PartySettings, changed, settings_of
 from queueit.users.models import User
 
@@ -22,7 +22,7 @@ async def read(uow: UnitOfWork, *, actor: User) -> PartySettings:
 
 async def change(uow: UnitOfWork, *, actor: User, patch: dict[str, Any]) -> PartySettings:
     """Host only: replace the fields `patch` names. Unchanged rules publish nothing."""
-    party = await guards.hosted_party(uow, actor)
+    party, _ = await guards.managed_party(uow, actor, roles.Action.CHANGE_RULES)
     current = settings_of(party.settings)
     new = changed(current, patch)
     if new == current:
