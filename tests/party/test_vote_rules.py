@@ -177,6 +177,20 @@ async def test_downvote_limit_refuses_the_third_downvote(client: httpx.AsyncClie
     assert await _queue(client, host) == {first: -2, second: -2, third: -1, fourth: -1}
 
 
+async def test_a_co_host_downvotes_like_a_guest(client: httpx.AsyncClient) -> None:
+    """The limit spares the host alone: a co-host manages the party, not the votes."""
+    host, (co_host,), songs = await _party(client, 1, songs=2)
+    session_id = (await client.get(f"{API}/sessions/current", headers=host)).json()["session"]
+    granted = await client.post(
+        f"{API}/sessions/{session_id['id']}/members/{co_host['X-Test-User']}/co-host",
+        headers=host,
+    )
+    assert granted.status_code == 200, granted.text
+    await _rules(client, host, downvotes_per_hour=1)
+    assert (await _vote(client, co_host, songs[0], -1)).status_code == 200
+    _refused(await _vote(client, co_host, songs[1], -1), 429, "downvote_limit")
+
+
 async def test_retry_after_is_when_the_oldest_downvote_leaves_the_hour(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
