@@ -180,9 +180,9 @@ async def test_downvote_limit_refuses_the_third_downvote(client: httpx.AsyncClie
 async def test_a_co_host_downvotes_like_a_guest(client: httpx.AsyncClient) -> None:
     """The limit spares the host alone: a co-host manages the party, not the votes."""
     host, (co_host,), songs = await _party(client, 1, songs=2)
-    session_id = (await client.get(f"{API}/sessions/current", headers=host)).json()["session"]
+    session = (await client.get(f"{API}/sessions/current", headers=host)).json()["session"]
     granted = await client.post(
-        f"{API}/sessions/{session_id['id']}/members/{co_host['X-Test-User']}/co-host",
+        f"{API}/sessions/{session['id']}/members/{co_host['X-Test-User']}/co-host",
         headers=host,
     )
     assert granted.status_code == 200, granted.text
