@@ -142,3 +142,13 @@ class DownvotesOff(errors.Conflict):
 
 class DownvoteLimit(errors.RateLimited):
     code, detail = "downvote_limit", "You have used your downvotes for this hour."
+
+
+class FallbackEmpty(errors.Unprocessable):
+    code = "fallback_empty"
+    detail = "That fallback source has no tracks this server could verify."
+
+
+class FallbackSourceNotSupported(errors.Unprocessable):
+    code = "fallback_source_not_supported"
+    detail = "This server cannot read playlists from that catalog."

@@ -42,6 +42,7 @@ CSV_COLUMNS = (
     "uri",
     "added_by",
     "votes",
+    "is_fallback",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -105,6 +106,7 @@ def entry_of(row: queue_repository.HistoryRow, *, storefront: str) -> HistoryEnt
         uri=track_uri(song.source, song.provider_id, storefront=storefront),
         added_by=adder_name(added_by),
         votes=queued.votes,
+        is_fallback=queued.is_fallback,
     )
 
 

@@ -30,13 +30,15 @@ HistoryRow = Row[Any, Any, Any, Any, Any]
 
 @functools.cache
 def play_order() -> tuple[Any, ...]:
-    """Vote total desc; within a total, songs that fell into it first (most recent fall
-    first), then songs that rose into it or were added (oldest first); then added_at, id.
+    """Vote total desc; within a total, requests before fallback entries; then songs that
+    fell into it first (most recent fall first), then songs that rose into it or were added
+    (oldest first); then added_at, id.
     Built once: the expressions are immutable and constructing them costs CPU per request."""
     loser_at = case((QueuedSong.entered_tier_by_gain == false(), QueuedSong.last_entered_tier_at))
     gainer_at = case((QueuedSong.entered_tier_by_gain == true(), QueuedSong.last_entered_tier_at))
     return (
         QueuedSong.votes.desc(),
+        QueuedSong.is_fallback.asc(),  # fallback entries after requests of the same total
         QueuedSong.entered_tier_by_gain.asc(),
         loser_at.desc(),
         gainer_at.asc(),
@@ -55,6 +57,7 @@ _ROW: tuple[Bundle[Any], ...] = (
         QueuedSong.votes,
         QueuedSong.last_entered_tier_at,
         QueuedSong.entered_tier_by_gain,
+        QueuedSong.is_fallback,
     ),
     Bundle(
         "song",
