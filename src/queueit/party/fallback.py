@@ -8,7 +8,7 @@ Autofill never calls a catalog: the source was resolved and stored when the host
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
 
@@ -41,9 +41,11 @@ async def fill(uow: UnitOfWork, party: Party) -> int:
     # guest's request (autoplay after an add, a crowd skip), and the queued_songs insert
     # policy lets a member insert only songs they add themselves (docs/RLS.md).
     async with uow.as_system():
-        queued = await _take(uow, party, settings, facts, need=need, now=now)
+        queued = await _take(uow, party, settings, facts, need=need, taken=set())
         if len(queued) < need and await _started_over(uow, party.id):
-            queued += await _take(uow, party, settings, facts, need=need - len(queued), now=now)
+            queued += await _take(
+                uow, party, settings, facts, need=need - len(queued), taken=set(queued)
+            )
         for offset, song_id in enumerate(queued):
             await fallback_repository.insert_fallback(
                 db,
@@ -85,22 +87,23 @@ async def _take(
     facts: rules.AddFacts,
     *,
     need: int,
-    now: datetime,
+    taken: set[uuid.UUID],
 ) -> list[uuid.UUID]:
     """The next `need` unused tracks the rules allow and the queue does not hold; every
     track looked at is used for this round (a refused or waiting one is not retried until
-    the source starts over)."""
-    taken: list[uuid.UUID] = []
+    the source starts over). `taken`: songs this fill queues already."""
+    chosen: list[uuid.UUID] = []
     looked: list[int] = []
     for position, song, waiting in await fallback_repository.unused(uow.session, party.id):
-        if len(taken) >= need:
+        if len(chosen) >= need:
             break
         looked.append(position)
-        if waiting or rules.content_refusal(settings, track_of(song), facts) is not None:
+        if waiting or song.id in taken or song.id in chosen:
             continue
-        taken.append(song.id)
+        if rules.content_refusal(settings, track_of(song), facts) is None:
+            chosen.append(song.id)
     await fallback_repository.mark_used(uow.session, party.id, looked, utcnow())
-    return taken
+    return chosen
 
 
 async def _started_over(uow: UnitOfWork, party_id: uuid.UUID) -> bool:

@@ -41,11 +41,11 @@ async def replace(
 ) -> None:
     await clear(db, party_id)
     await db.execute(
-        insert(FallbackSource).values(session_id=party_id, kind=kind, label=label, created_at=at)
+        insert(FallbackSource).values(party_id=party_id, kind=kind, label=label, created_at=at)
     )
     if song_ids:
         rows = [
-            {"session_id": party_id, "position": position, "song_id": song_id}
+            {"party_id": party_id, "position": position, "song_id": song_id}
             for position, song_id in enumerate(song_ids)
         ]
         await db.execute(insert(FallbackTrack), rows)
@@ -121,7 +121,7 @@ async def insert_fallback(
     await db.execute(
         insert(QueuedSong).values(
             id=uuid.uuid4(),
-            session_id=party_id,
+            party_id=party_id,
             song_id=song_id,
             added_by_id=host_id,
             status=SongStatus.queued,
