@@ -24,6 +24,8 @@ EXPECTED = {
     "votes",
     "skip_requests",
     "deleted_accounts",
+    "fallback_sources",
+    "fallback_tracks",
 }
 
 
