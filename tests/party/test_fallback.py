@@ -209,3 +209,28 @@ async def test_unknown_tracks_and_bad_bodies_are_refused(client: httpx.AsyncClie
     )
     assert wrong.status_code == 422
     assert (await current(client, host))["current_song"] is None
+
+
+async def test_a_guests_add_that_starts_an_idle_party_fills_from_the_source(
+    client: httpx.AsyncClient,
+) -> None:
+    """The advance runs in the guest's request (autoplay): the fallback entries are still
+    the host's, written past the guest's row-level security."""
+    host = await party(client, "GUEST-FB")
+    guest = await make_user(client, anonymous=True)
+    await client.post(f"{API}/sessions/join", json={"join_code": "GUEST-FB"}, headers=guest)
+    settings = f"{API}/sessions/current/settings"
+    await client.patch(settings, json={"no_repeat_minutes": 60}, headers=host)
+    assert (await set_tracks(client, host, TRACKS[:2])).status_code == 200
+    await finish(client, host)
+    await finish(client, host)  # both played within the window: the party is quiet
+    assert (await current(client, host))["current_song"] is None
+    await client.patch(settings, json={"no_repeat_minutes": 0}, headers=host)
+    added = await client.post(f"{API}/songs/add", json=track("GA1"), headers=guest)
+    assert added.status_code == 200, added.text
+    state = await current(client, guest)
+    assert state["current_song"]["song"]["name"] == name("GA1")
+    assert state["current_song"]["is_fallback"] is False
+    queue = [(s["song"]["name"], s["is_fallback"], s["added_by"]["id"]) for s in state["queue"]]
+    host_id = host["X-Test-User"]
+    assert queue == [(name(TRACKS[0]), True, host_id), (name(TRACKS[1]), True, host_id)]
