@@ -77,6 +77,13 @@ async def test_an_empty_party_plays_on_through_twenty_advances(client: httpx.Asy
     played = [item["name"] for item in items]
     # Never a repeat until the source is used up: the source's order, round after round.
     assert played == [name(TRACKS[i % 5]) for i in range(20)]
+    csv_file = await client.get(
+        f"{API}/sessions/{state['session']['id']}/history/export",
+        params={"format": "csv"},
+        headers=host,
+    )
+    header, first = csv_file.text.splitlines()[:2]
+    assert header.endswith(",votes,is_fallback") and first.endswith(",true")
 
 
 async def test_rules_filter_fallback_tracks(client: httpx.AsyncClient) -> None:

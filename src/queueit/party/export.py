@@ -154,7 +154,9 @@ def render_csv(document: HistoryExportOut) -> bytes:
         values = item.model_dump(mode="json")
         writer.writerow(
             [
-                values[column]
+                str(values[column]).lower()  # is_fallback: true / false, as in the JSON
+                if isinstance(values[column], bool)
+                else values[column]
                 if isinstance(values[column], int)
                 else spreadsheet_safe(str(values[column] or ""))
                 for column in CSV_COLUMNS
