@@ -24,10 +24,13 @@ EXPECTED = {
     "votes",
     "skip_requests",
     "deleted_accounts",
+    "party_roles",
+    "party_bans",
     "fallback_sources",
     "fallback_tracks",
 }
-FIRST_SCHEMA = EXPECTED - {"fallback_sources", "fallback_tracks"}  # revision 0001
+# The tables of 0001 (migrations 0006 and 0007 added roles, bans and the fallback source).
+INITIAL = EXPECTED - {"party_roles", "party_bans", "fallback_sources", "fallback_tracks"}
 
 
 async def _tables(engine: object) -> set[str]:
@@ -61,8 +64,8 @@ async def _roundtrip(url: str, data_dir: Path) -> None:
         if postgresql:
             forced, policies, helpers = await _rls(engine)
             assert forced == EXPECTED and policies > len(EXPECTED) and helpers
-            await downgrade(engine, "0001")  # row-level security off, the first schema intact
-            assert await _tables(engine) == FIRST_SCHEMA
+            await downgrade(engine, "0001")  # row-level security off, the schema intact
+            assert await _tables(engine) == INITIAL
             assert await _rls(engine) == (set(), 0, False)
         await downgrade(engine)
         assert await _tables(engine) == set()

@@ -2,7 +2,16 @@
 
 from queueit.catalog.models import Song
 from queueit.core.types import Base
-from queueit.party.models import FallbackSource, FallbackTrack, Party, QueuedSong, SkipRequest, Vote
+from queueit.party.models import (
+    FallbackSource,
+    FallbackTrack,
+    Party,
+    PartyBan,
+    PartyRole,
+    QueuedSong,
+    SkipRequest,
+    Vote,
+)
 from queueit.users.models import DeletedAccount, User
 
 __all__ = [
@@ -11,6 +20,8 @@ __all__ = [
     "FallbackSource",
     "FallbackTrack",
     "Party",
+    "PartyBan",
+    "PartyRole",
     "QueuedSong",
     "SkipRequest",
     "Song",

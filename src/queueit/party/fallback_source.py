@@ -12,7 +12,15 @@ import structlog
 from queueit.catalog.schemas import track_of
 from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
-from queueit.party import events, fallback, fallback_repository, guards, playback, repository
+from queueit.party import (
+    events,
+    fallback,
+    fallback_repository,
+    guards,
+    playback,
+    repository,
+    roles,
+)
 from queueit.party.fallback_schemas import FallbackKind, FallbackOut
 from queueit.party.models import Party, SongStatus
 from queueit.users.models import User
@@ -38,7 +46,8 @@ async def replace(
 ) -> FallbackOut:
     """Host only: the party's source becomes these stored songs (resolved by the caller,
     before the lock), and the queue fills at once: an idle party starts playing."""
-    party = await guards.hosted_party(uow, actor)
+    # The source is one of the party's rules: the host's alone, like the settings.
+    party, _ = await guards.managed_party(uow, actor, roles.Action.CHANGE_RULES)
     db = uow.session
     await fallback_repository.replace(
         db,
@@ -57,7 +66,7 @@ async def replace(
 
 async def clear(uow: UnitOfWork, *, actor: User) -> None:
     """Host only: no fallback source any more (fallback entries already waiting stay)."""
-    party = await guards.hosted_party(uow, actor)
+    party, _ = await guards.managed_party(uow, actor, roles.Action.CHANGE_RULES)
     if await fallback_repository.clear(uow.session, party.id):
         log.info("fallback_cleared", session_id=str(party.id))
 

@@ -10,7 +10,7 @@ On PostgreSQL members of the party read both tables and only the host writes the
 autofill itself writes as the system role (it may run inside a guest's request, docs/RLS.md).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-03
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

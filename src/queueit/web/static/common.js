@@ -124,7 +124,7 @@ export function sortQueue(queue) {
   const time = (value) => Date.parse(value) || 0;
   return queue.slice().sort((a, b) => {
     if (a.votes !== b.votes) return b.votes - a.votes;
-    // Guest requests before fallback entries of the same total (party/queue_repository.py).
+    // Guest requests before fallback entries of the same total (party/ordering.py).
     if (Boolean(a.is_fallback) !== Boolean(b.is_fallback)) return a.is_fallback ? 1 : -1;
     if (a.entered_tier_by_gain !== b.entered_tier_by_gain) return a.entered_tier_by_gain ? 1 : -1;
     const ta = time(a.last_entered_tier_at);
