@@ -52,8 +52,9 @@ async def fill(uow: UnitOfWork, party: Party) -> int:
                 party_id=party.id,
                 song_id=song_id,
                 host_id=party.host_id,
-                # Distinct times keep the source's order within one fill (play_order).
-                at=now + timedelta(microseconds=offset),
+                # Distinct times keep the source's order within one fill (play_order), a
+                # millisecond apart: the pages sort by times parsed to the millisecond.
+                at=now + timedelta(milliseconds=offset),
             )
     if queued:
         log.info("fallback_filled", session_id=str(party.id), count=len(queued))
