@@ -33,6 +33,8 @@ REQUIRE_SERVICES = os.environ.get("QUEUEIT_REQUIRE_SERVICES") == "1"
 # Strong enough for the production checks (tests/ops start production-mode servers with it).
 TEST_SECRET = "test-local-secret-q7Vd2LkP9sXw4ZrT8nBc6MhJ3yFgA5eU"
 TABLES = [
+    "party_bans",
+    "party_roles",
     "skip_requests",
     "votes",
     "queued_songs",

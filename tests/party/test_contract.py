@@ -32,6 +32,7 @@ async def test_create_returns_a_current_session(client: httpx.AsyncClient) -> No
         "participant_count",
         "user_requested_skip",
         "last_skip_was_crowdsourced",
+        "my_role",
     }
     assert set(body["session"]) == {
         "id",
@@ -44,7 +45,10 @@ async def test_create_returns_a_current_session(client: httpx.AsyncClient) -> No
         "ended_at",
         "version",
         "settings",  # additive (party rules): the iOS app ignores keys it does not decode
+        "co_hosts",  # additive (roles)
     }
+    assert body["my_role"] == "host" and body["session"]["co_hosts"] == []
+    assert body["session"]["host"]["role"] == "host"
     assert body["current_song"] is None and body["queue"] == [] and body["my_votes"] == {}
     assert body["participant_count"] == 1
     assert body["session"]["ended_at"] is None
@@ -140,13 +144,13 @@ async def test_host_controls_are_host_only(client: httpx.AsyncClient) -> None:
     host, _ = await _party(client)
     guest = await make_user(client, anonymous=True)
     await client.post(f"{API}/sessions/join", json={"join_code": "PARTY"}, headers=guest)
-    for method, path, body in [
-        ("PATCH", "/sessions/control_session", {"is_locked": True}),
-        ("POST", "/sessions/song_finished", {}),
-        ("POST", "/sessions/end", None),
+    for method, path, body, code in [
+        ("PATCH", "/sessions/control_session", {"is_locked": True}, "not_manager"),
+        ("POST", "/sessions/song_finished", {}, "not_host"),
+        ("POST", "/sessions/end", None, "not_host"),
     ]:
         response = await client.request(method, API + path, json=body, headers=guest)
-        assert (response.status_code, response.json()["code"]) == (403, "not_host"), path
+        assert (response.status_code, response.json()["code"]) == (403, code), path
     outsider = await make_user(client, anonymous=True)
     response = await client.patch(
         f"{API}/sessions/control_session", json={"is_locked": True}, headers=outsider

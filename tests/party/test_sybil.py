@@ -260,7 +260,7 @@ async def test_host_removes_every_song_of_one_guest_at_once(client: httpx.AsyncC
     }
     url = f"{API}/sessions/current/members/{troll['X-Test-User']}/songs"
     refused = await client.delete(url, headers=guests[0])
-    assert refused.status_code == 403 and refused.json()["code"] == "not_host"
+    assert refused.status_code == 403 and refused.json()["code"] == "not_manager"
     removed = await client.delete(url, headers=host)
     assert removed.status_code == 200 and removed.json() == {"ok": True, "removed": 3}
     after = (await client.get(f"{API}/sessions/current", headers=host)).json()

@@ -89,7 +89,10 @@ async def test_every_event_type_arrives_in_order(
     assert votes["total_votes"] == 1
     assert votes["entered_tier_by_gain"] is True
     assert votes["last_entered_tier_at"]
-    assert messages[5]["data"] == {
+    updated = dict(messages[5]["data"])
+    # Additive (party rules): the party's settings, here the defaults.
+    assert updated.pop("settings")["vote_mode"] == "up_down"
+    assert updated == {
         "is_locked": True,
         "is_paused": False,
         "participant_count": 2,

@@ -575,3 +575,51 @@ def test_socket_replaced_by_newer_ones_waits_for_the_page_to_come_back(
     page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
     wait_until(page, lambda: len(routes) == 2)
     expect(page.locator("#live")).to_have_attribute("data-state", "live")
+
+
+def test_a_kicked_guest_is_told_and_does_not_reconnect(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """4410 (the host or a co-host removed this guest) is final: the page says so and does
+    not reconnect; a kicked guest may join again, a banned one is told they are banned."""
+    party, _ = live_server.create_party()
+    page = open_page("about:blank")
+    routes: list[Any] = []
+
+    closes: list[tuple[int | None, str | None]] = []
+
+    def handler(route: Any) -> None:
+        server = route.connect_to_server()
+        routes.append(route)
+
+        def closed(code: int | None, reason: str | None) -> None:
+            closes.append((code, reason))
+            route.close(code=code, reason=reason)
+
+        server.on_close(closed)
+
+    page.route_web_socket(re.compile(r".*/realtime$"), handler)
+    page.goto(f"{live_server.base_url}/join/{party.code}")
+    join(page, "Morgan")
+    me = page.evaluate("JSON.parse(localStorage.getItem('queueit.user')).id")
+    members = f"/api/v1/sessions/{party.id}/members/{me}"
+
+    kicked = live_server.http.post(f"{members}/kick", headers=party.host)
+    assert kicked.status_code == 200, kicked.text
+    expect(page.locator("#view-join")).to_be_visible()
+    expect(page.locator("#join-error")).to_have_text("You were removed from the party.")
+    shoot(page, "guest-removed-phone")
+    page.wait_for_timeout(1500)  # well past the first reconnect delay (at most 500 ms)
+    assert len(routes) == 1
+
+    # A kick is not a ban: joining again works (live: the new socket has its snapshot).
+    page.click("#join-button")
+    wait_until(page, lambda: len(routes) == 2)
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    banned = live_server.http.post(f"{members}/ban", headers=party.host)
+    assert banned.status_code == 200, banned.text
+    expect(page.locator("#join-error")).to_have_text("You were removed from the party.")
+    page.click("#join-button")
+    expect(page.locator("#join-error")).to_have_text("You were banned from this party.")
+    assert len(routes) == 2
+    assert [code for code, _ in closes] == [4410, 4410]

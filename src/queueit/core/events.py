@@ -17,8 +17,10 @@ class EventName(StrEnum):
     NOW_PLAYING_UPDATED = "now_playing.updated"
     SESSION_UPDATED = "session.updated"
     SESSION_ENDED = "session.ended"
+    ROLES_UPDATED = "roles.updated"
     # Internal: never sent to a client. The transport closes the sockets of `data.user_id`
-    # on that party (4403), on every instance.
+    # on that party, on every instance: 4403 when they left, 4410 when the host or a co-host
+    # removed them (`data.removed`: "kicked" or "banned").
     MEMBER_LEFT = "member.left"
 
     @property

@@ -2,7 +2,18 @@
 
 from queueit.catalog.models import Song
 from queueit.core.types import Base
-from queueit.party.models import Party, QueuedSong, SkipRequest, Vote
+from queueit.party.models import Party, PartyBan, PartyRole, QueuedSong, SkipRequest, Vote
 from queueit.users.models import DeletedAccount, User
 
-__all__ = ["Base", "DeletedAccount", "Party", "QueuedSong", "SkipRequest", "Song", "User", "Vote"]
+__all__ = [
+    "Base",
+    "DeletedAccount",
+    "Party",
+    "PartyBan",
+    "PartyRole",
+    "QueuedSong",
+    "SkipRequest",
+    "Song",
+    "User",
+    "Vote",
+]

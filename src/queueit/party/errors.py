@@ -60,7 +60,10 @@ class SongNotRemovable(errors.Conflict):
 
 class NotAllowedToRemove(errors.Forbidden):
     code = "not_allowed_to_remove"
-    detail = "Only the host, or the person who added it while nobody else voted, can remove it."
+    detail = (
+        "Only the host or a co-host, or the person who added it while nobody else voted,"
+        " can remove it."
+    )
 
 
 class QueueFull(errors.Conflict):
@@ -142,3 +145,33 @@ class DownvotesOff(errors.Conflict):
 
 class DownvoteLimit(errors.RateLimited):
     code, detail = "downvote_limit", "You have used your downvotes for this hour."
+
+
+class NotManager(errors.Forbidden):
+    code, detail = "not_manager", "Only the host or a co-host can do this."
+
+
+class MemberNotFound(errors.NotFound):
+    code, detail = "member_not_found", "That person is not in this party."
+
+
+class CannotRemoveHost(errors.Forbidden):
+    code, detail = "cannot_remove_host", "The host cannot be removed from their own party."
+
+
+class GuestCannotTakeOver(errors.Conflict):
+    code = "guest_cannot_take_over"
+    detail = "The party can only be handed to someone in it who has an account (not a guest)."
+
+
+class MemberHostsAnotherParty(errors.Conflict):
+    code = "member_hosts_another_party"
+    detail = "That person hosts another party; they must end it before taking this one over."
+
+
+class Banned(errors.Forbidden):
+    code, detail = "banned", "You were banned from this party."
+
+
+class BanNotFound(errors.NotFound):
+    code, detail = "ban_not_found", "That person is not banned from this party."

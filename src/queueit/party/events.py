@@ -32,7 +32,11 @@ def votes_updated(party_id: uuid.UUID, version: int, song: QueuedSong) -> Domain
 
 
 async def queue_updated(db: AsyncSession, party_id: uuid.UUID, version: int) -> DomainEvent:
-    rows = await queue_repository.queue_page(db, party_id, limit=EVENT_QUEUE_PAGE, offset=0)
+    party = await db.get(Party, party_id)  # locked by the change: no statement
+    fair = party is not None and rules.fair_play(party)
+    rows = await queue_repository.queue_page(
+        db, party_id, limit=EVENT_QUEUE_PAGE, offset=0, fair=fair
+    )
     total = await queue_repository.queue_total(db, party_id)
     return DomainEvent(
         party_id,
@@ -84,6 +88,23 @@ def party_ended(party: Party) -> DomainEvent:
     )
 
 
-def member_left(party: Party, user_id: uuid.UUID) -> DomainEvent:
-    """Internal: every instance's transport closes this user's sockets for the party (4403)."""
-    return DomainEvent(party.id, EventName.MEMBER_LEFT, party.version, {"user_id": str(user_id)})
+def member_left(party: Party, user_id: uuid.UUID, *, removed: str | None = None) -> DomainEvent:
+    """Internal: every instance's transport closes this user's sockets for the party (4403;
+    4410 when `removed`, "kicked" or "banned")."""
+    data = {"user_id": str(user_id)}
+    if removed is not None:
+        data["removed"] = removed
+    return DomainEvent(party.id, EventName.MEMBER_LEFT, party.version, data)
+
+
+def roles_updated(party: Party, co_host_ids: set[uuid.UUID]) -> DomainEvent:
+    """`roles.updated`: who hosts the party and who co-hosts it, after a change of roles."""
+    return DomainEvent(
+        party.id,
+        EventName.ROLES_UPDATED,
+        party.version,
+        {
+            "host_id": str(party.host_id) if party.host_id else None,
+            "co_host_ids": sorted(str(user_id) for user_id in co_host_ids),
+        },
+    )

@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 
 from queueit.core.uow import UnitOfWork
-from queueit.party import repository
+from queueit.party import repository, roles
 from queueit.party.errors import NoActiveParty, NotHost, NotMember
 from queueit.party.models import Party
+from queueit.party.roles import Action, Role
 from queueit.users.models import User
 
 
@@ -33,12 +34,28 @@ def _active(party: Party | None) -> Party:
     return party
 
 
-async def hosted_party(uow: UnitOfWork, actor: User) -> Party:
-    """The caller's active party, row-locked, when the caller hosts it."""
+async def managed_party(uow: UnitOfWork, actor: User, action: Action) -> tuple[Party, Role]:
+    """The caller's active party, row-locked, and their role in it, when the role permits
+    `action` (party/roles.py; 403 otherwise)."""
     party = await locked_party_of(uow, actor)
-    if party.host_id != actor.id:
-        raise NotHost()
-    return party
+    return party, await roles.require_role(uow, party, actor, action)
+
+
+async def locked_party(
+    uow: UnitOfWork, *, actor: User, party_id: uuid.UUID, action: Action
+) -> tuple[Party, Role]:
+    """The active party `party_id`, row-locked, and the caller's role in it, when the caller
+    is in it (or hosts it) and the role permits `action`."""
+    party = await repository.lock(uow.session, party_id)
+    if party is None:
+        if await party_state(uow, party_id) == "active":
+            raise NotMember()  # row-level security hides it from outsiders
+        raise NoActiveParty("No such active party.")
+    if party.ended_at is not None:
+        raise NoActiveParty("No such active party.")
+    if actor.current_party_id != party.id and actor.id != party.host_id:
+        raise NotMember()
+    return party, await roles.require_role(uow, party, actor, action)
 
 
 async def party_state(uow: UnitOfWork, party_id: uuid.UUID) -> str | None:
@@ -74,11 +91,13 @@ async def member_party(uow: UnitOfWork, *, actor: User, party_id: uuid.UUID) -> 
     return party
 
 
-async def hosted_active_party(uow: UnitOfWork, *, actor: User, party_id: uuid.UUID) -> Party:
-    """The active party `party_id` when the caller hosts it (403 `not_host` otherwise)."""
+async def hosted_active_party(
+    uow: UnitOfWork, *, actor: User, party_id: uuid.UUID, action: Action
+) -> Party:
+    """The active party `party_id` when the caller's role permits `action`, a host-only one
+    (403 `not_host` otherwise, also for an outsider)."""
     party = await active_party(uow, party_id, outsider=NotHost)
-    if party.host_id != actor.id:
-        raise NotHost()
+    await roles.require_role(uow, party, actor, action)
     return party
 
 
@@ -99,6 +118,5 @@ async def hosted_party_even_ended(uow: UnitOfWork, *, actor: User, party_id: uui
         if await party_state(uow, party_id) is not None:
             raise NotHost()
         raise NoActiveParty("No such party.")
-    if party.host_id is None or party.host_id != actor.id:
-        raise NotHost()
+    roles.require(Role.host if party.host_id == actor.id else Role.guest, Action.EXPORT_HISTORY)
     return party

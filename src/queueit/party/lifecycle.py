@@ -16,10 +16,12 @@ from queueit.core.uow import UnitOfWork
 from queueit.party import (
     events,
     guards,
+    members,
     names,
     playback,
     queue_repository,
     repository,
+    roles,
     snapshot,
     voting,
 )
@@ -108,6 +110,7 @@ async def join(
     if found is None:
         raise PartyNotFound()
     if actor.current_party_id != found.id:
+        await members.refuse_banned(uow, party=found, actor=actor, address=address)
         if admit is not None:
             await admit(found.id)
         await leave(uow, actor=actor)
@@ -140,7 +143,7 @@ async def leave(uow: UnitOfWork, *, actor: User) -> None:
 
 async def end(uow: UnitOfWork, *, actor: User) -> None:
     """The host ends their party."""
-    party = await guards.hosted_party(uow, actor)
+    party, _ = await guards.managed_party(uow, actor, roles.Action.END)
     await end_party(uow, party=party, reason="ended_by_host")
 
 

@@ -170,3 +170,49 @@ class Vote(Base):
     value: Mapped[int] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PartyRoleName(StrEnum):
+    """A role granted in one party (`party_roles.role`). The host is `sessions.host_id`, a
+    guest has no row: only co-hosts are stored."""
+
+    co_host = "co_host"
+
+
+class PartyRole(Base):
+    __tablename__ = "party_roles"
+    __table_args__ = (
+        CheckConstraint("role IN ('co_host')", name="role_is_known"),
+        Index("ix_party_roles_user_id", "user_id"),
+    )
+
+    party_id: Mapped[uuid.UUID] = mapped_column(
+        "session_id", Uuid, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16), default=PartyRoleName.co_host.value)
+
+
+class PartyBan(Base):
+    """Someone a party's host or co-host banned: that account, and (outside the host's own
+    network) fresh guests from the address it joined from (`join_address`, a keyed hash)."""
+
+    __tablename__ = "party_bans"
+    __table_args__ = (
+        Index("ix_party_bans_session_address", "session_id", "join_address"),
+        Index("ix_party_bans_user_id", "user_id"),
+    )
+
+    party_id: Mapped[uuid.UUID] = mapped_column(
+        "session_id", Uuid, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    join_address: Mapped[str | None] = mapped_column(String(32))
+    banned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    banned_by: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="SET NULL")
+    )

@@ -10,7 +10,16 @@ import structlog
 
 from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
-from queueit.party import events, guards, presence, queue_repository, repository, snapshot
+from queueit.party import (
+    events,
+    guards,
+    presence,
+    queue_repository,
+    repository,
+    roles,
+    rules,
+    snapshot,
+)
 from queueit.party.errors import NothingPlaying
 from queueit.party.models import Party, SongStatus
 from queueit.party.schemas import ControlIn, QueuedSongOut, SkipOut
@@ -33,7 +42,7 @@ async def advance(
     if party.current_song_id is not None:
         await queue_repository.finish(db, party.current_song_id, outcome, now)
     await repository.clear_skip_requests(db, party.id)
-    upcoming = await queue_repository.next_song(db, party.id)
+    upcoming = await queue_repository.next_song(db, party.id, fair=rules.fair_play(party))
     if upcoming is not None:
         await queue_repository.start(db, upcoming.id, now)
     party.current_song_id = upcoming.id if upcoming is not None else None
@@ -54,8 +63,21 @@ async def advance(
 
 
 async def control(uow: UnitOfWork, *, actor: User, body: ControlIn) -> None:
-    """Lock or unlock adding for guests, pause or resume, skip the current track."""
-    party = await guards.hosted_party(uow, actor)
+    """Lock or unlock adding for guests, pause or resume, skip the current track (the host
+    or a co-host; party/roles.py)."""
+    party = await guards.locked_party_of(uow, actor)
+    role = await roles.role_of(uow, party, actor)
+    asked = [
+        action
+        for value, action in (
+            (body.is_locked, roles.Action.LOCK),
+            (body.pause_playback, roles.Action.PAUSE),
+            (body.skip_current_track, roles.Action.SKIP),
+        )
+        if value is not None
+    ]
+    for action in asked or [roles.Action.LOCK]:  # an empty body is still a host control
+        roles.require(role, action)
     changed = False
     if body.is_locked is not None and body.is_locked != party.is_locked:
         party.is_locked = body.is_locked
@@ -78,7 +100,7 @@ async def announce(uow: UnitOfWork, party: Party) -> None:
 async def song_finished(uow: UnitOfWork, *, actor: User, queued_song_id: uuid.UUID | None) -> None:
     """The host's player finished a song. Idempotent: when the given song is no longer the
     current one, nothing happens (clients retry)."""
-    party = await guards.hosted_party(uow, actor)
+    party, _ = await guards.managed_party(uow, actor, roles.Action.FINISH_SONG)
     if queued_song_id is not None and party.current_song_id != queued_song_id:
         log.info("song_finished_ignored", session_id=str(party.id))
         return

@@ -1,22 +1,22 @@
-"""SQL for a party's queue, its songs and votes. The one ordering rule (DOMAIN.md,
-`play_order`) lives here and nowhere else."""
+"""SQL for a party's queue, its songs and votes. The order songs play in is party/ordering.py
+(DOMAIN.md "Play order"), and nowhere else."""
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, case, delete, false, func, select, true, update
+from sqlalchemy import Row, and_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Bundle, aliased
 
 from queueit.catalog.models import Song
 from queueit.core.engine import insert_for
 from queueit.core.types import utcnow
-from queueit.party.models import Party, QueuedSong, SongStatus, Vote
+from queueit.party.models import Party, PartyRole, QueuedSong, SongStatus, Vote
+from queueit.party.ordering import fair_play_order, fair_turns, play_order
 from queueit.users.models import User
 
 AddedBy = aliased(User, name="added_by")
@@ -26,23 +26,6 @@ AddedBy = aliased(User, name="added_by")
 SongRow = Row[Any, Any, Any]
 # A history row of the export: a SongRow, then started_at and finished_at.
 HistoryRow = Row[Any, Any, Any, Any, Any]
-
-
-@functools.cache
-def play_order() -> tuple[Any, ...]:
-    """Vote total desc; within a total, songs that fell into it first (most recent fall
-    first), then songs that rose into it or were added (oldest first); then added_at, id.
-    Built once: the expressions are immutable and constructing them costs CPU per request."""
-    loser_at = case((QueuedSong.entered_tier_by_gain == false(), QueuedSong.last_entered_tier_at))
-    gainer_at = case((QueuedSong.entered_tier_by_gain == true(), QueuedSong.last_entered_tier_at))
-    return (
-        QueuedSong.votes.desc(),
-        QueuedSong.entered_tier_by_gain.asc(),
-        loser_at.desc(),
-        gainer_at.asc(),
-        QueuedSong.added_at.asc(),
-        QueuedSong.id.asc(),
-    )
 
 
 _ROW: tuple[Bundle[Any], ...] = (
@@ -84,6 +67,11 @@ _ROW: tuple[Bundle[Any], ...] = (
             .correlate(QueuedSong)
             .scalar_subquery()
         ).label("is_host"),
+        select(PartyRole.user_id)
+        .where(PartyRole.party_id == QueuedSong.party_id, PartyRole.user_id == AddedBy.id)
+        .correlate(QueuedSong, AddedBy)
+        .exists()
+        .label("is_co_host"),
     ),
 )
 
@@ -93,6 +81,21 @@ def _rows_query() -> Any:
         select(*_ROW)
         .join(Song, Song.id == QueuedSong.song_id)
         .outerjoin(AddedBy, AddedBy.id == QueuedSong.added_by_id)
+    )
+
+
+def _fair_queue_page_query() -> Any:
+    turns = fair_turns()
+    page = (
+        select(turns.c.id, turns.c.turn)
+        .join(QueuedSong, QueuedSong.id == turns.c.id)
+        .order_by(*fair_play_order(turns.c.turn))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+        .subquery("page")
+    )
+    return (
+        _rows_query().join(page, page.c.id == QueuedSong.id).order_by(*fair_play_order(page.c.turn))
     )
 
 
@@ -115,14 +118,16 @@ def _queue_page_query() -> Any:
 
 # The hot read statements are built once, with bind parameters (docs/BENCHMARKS.md).
 _QUEUE_PAGE = _queue_page_query()
+_FAIR_QUEUE_PAGE = _fair_queue_page_query()
 _SONG_ROW = _rows_query().where(QueuedSong.id == bindparam("queued_song_id"))
 
 
 async def queue_page(
-    db: AsyncSession, party_id: uuid.UUID, *, limit: int, offset: int
+    db: AsyncSession, party_id: uuid.UUID, *, limit: int, offset: int, fair: bool = False
 ) -> Sequence[SongRow]:
+    """A page of the waiting songs in play order (`fair`: the fair-play order)."""
     params = {"party_id": party_id, "limit": limit, "offset": offset}
-    return (await db.execute(_QUEUE_PAGE, params)).all()
+    return (await db.execute(_FAIR_QUEUE_PAGE if fair else _QUEUE_PAGE, params)).all()
 
 
 async def queue_total(db: AsyncSession, party_id: uuid.UUID) -> int:
@@ -288,7 +293,21 @@ async def user_votes_in_queue(
     return (await db.execute(query)).all()
 
 
-async def next_song(db: AsyncSession, party_id: uuid.UUID) -> QueuedSong | None:
+async def next_song(
+    db: AsyncSession, party_id: uuid.UUID, *, fair: bool = False
+) -> QueuedSong | None:
+    """The first waiting song in play order (`fair`: the fair-play order), row-locked."""
+    if fair:
+        turns = fair_turns()
+        query = (
+            select(QueuedSong)
+            .join(turns, turns.c.id == QueuedSong.id)
+            .order_by(*fair_play_order(turns.c.turn))
+            .limit(1)
+            .with_for_update(of=QueuedSong)
+        )
+        found = await db.execute(query, {"party_id": party_id})
+        return found.scalar_one_or_none()
     query = (
         select(QueuedSong)
         .where(QueuedSong.party_id == party_id, QueuedSong.status == SongStatus.queued)

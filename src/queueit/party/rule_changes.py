@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 
 from queueit.core.uow import UnitOfWork
-from queueit.party import events, guards, repository
+from queueit.party import events, guards, repository, roles
 from queueit.party.rules import PartySettings, changed, settings_of
 from queueit.users.models import User
 
@@ -22,14 +22,17 @@ async def read(uow: UnitOfWork, *, actor: User) -> PartySettings:
 
 async def change(uow: UnitOfWork, *, actor: User, patch: dict[str, Any]) -> PartySettings:
     """Host only: replace the fields `patch` names. Unchanged rules publish nothing."""
-    party = await guards.hosted_party(uow, actor)
+    party, _ = await guards.managed_party(uow, actor, roles.Action.CHANGE_RULES)
     current = settings_of(party.settings)
     new = changed(current, patch)
     if new == current:
         return current
     # Only what differs from the defaults is stored: `{}` is a party with today's behaviour.
     party.settings = new.model_dump(mode="json", exclude_defaults=True)
-    await repository.bump_version(uow.session, party)
+    version = await repository.bump_version(uow.session, party)
     uow.publish(await events.party_updated(uow, party))
+    if new.fair_play != current.fair_play:
+        # The queue's order changed with the rule: its event, at the same version.
+        uow.publish(await events.queue_updated(uow.session, party.id, version))
     log.info("party_rules_changed", session_id=str(party.id), changed=sorted(patch))
     return new

@@ -129,6 +129,11 @@ def settings_of(stored: dict[str, Any] | None) -> PartySettings:
         return DEFAULT  # a row no version of this server wrote: the defaults, never a 500
 
 
+def fair_play(party: Any) -> bool:
+    """Whether the party plays in the fair-play order (party/ordering.py)."""
+    return bool(party.settings) and settings_of(party.settings).fair_play
+
+
 def changed(current: PartySettings, patch: dict[str, Any]) -> PartySettings:
     """`current` with the fields of a PATCH body replaced (422 for a bad value)."""
     merged = current.model_dump() | patch
@@ -150,7 +155,7 @@ class AddFacts:
     party's lock for an add; unlocked for marking search results)."""
 
     is_host: bool
-    locked: bool  # the host locked the queue: only they add
+    locked: bool  # the party is locked and the adder's role may not add while it is
     now: datetime
     waiting: int  # songs this member has waiting
     guest_cap: int  # the cap that applies (the host's setting, or the server's)
@@ -172,9 +177,9 @@ def may_add(
     `queued`: the track is waiting already, so adding it again is an upvote (the limits on
     how many songs a guest adds do not apply; the rest do). The host is bound by the content
     rules (length, explicit, blocklist, repeats) they set, not by the ones for guests."""
+    if facts.locked:
+        return party_errors.PartyLocked()
     if not facts.is_host:
-        if facts.locked:
-            return party_errors.PartyLocked()
         if settings.who_may_add is WhoMayAdd.host_only:
             return party_errors.HostOnlyAdds()
         if not queued and facts.waiting >= facts.guest_cap:

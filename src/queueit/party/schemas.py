@@ -82,10 +82,15 @@ class SongFinishedIn(BaseModel):
     queued_song_id: uuid.UUID | None = None
 
 
+RoleName = Literal["host", "co_host", "guest"]
+
+
 class MemberOut(UserOut):
-    """A person as a party shows them: `is_host` marks the host (additive to `User`)."""
+    """A person as a party shows them: `is_host` marks the host, `role` says host, co-host
+    or guest (both additive to `User`)."""
 
     is_host: bool = False
+    role: RoleName = Field(default="guest", description="`host`, `co_host` or `guest`.")
 
 
 class QueuedSongOut(BaseModel):
@@ -112,6 +117,9 @@ class SessionBaseOut(BaseModel):
     settings: PartySettings = Field(
         default_factory=PartySettings, description="The host's rules (PATCH .../settings)."
     )
+    co_hosts: list[MemberOut] = Field(
+        default_factory=list, description="The party's co-hosts (party/roles.py)."
+    )
 
 
 class CurrentSessionOut(BaseModel):
@@ -124,6 +132,7 @@ class CurrentSessionOut(BaseModel):
     participant_count: int
     user_requested_skip: bool
     last_skip_was_crowdsourced: bool
+    my_role: RoleName = Field(default="guest", description="The caller's role in the party.")
 
 
 class SkipOut(BaseModel):
@@ -138,6 +147,26 @@ class SongsRemovedOut(BaseModel):
 
     ok: bool = True
     removed: int = Field(ge=0, description="Songs of that member taken out of the queue.")
+
+
+class RemoveMemberIn(BaseModel):
+    """How a kick or a ban treats the member's songs and votes."""
+
+    model_config = STRICT_BODY
+
+    remove_songs: bool = Field(
+        default=False,
+        description="Also take their waiting songs out of the queue and withdraw their votes.",
+    )
+
+
+class HandOverIn(BaseModel):
+    model_config = STRICT_BODY
+
+    user_id: uuid.UUID = Field(description="The new host: in the party now, with an account.")
+    old_host_becomes: Literal["co_host", "guest"] = Field(
+        default="co_host", description="What the old host is afterwards."
+    )
 
 
 class QueuePage(BaseModel):

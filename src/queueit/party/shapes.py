@@ -7,7 +7,7 @@ from typing import Any
 
 from queueit.catalog.schemas import track_of
 from queueit.party.queue_repository import SongRow
-from queueit.party.schemas import MemberOut, QueuedSongOut
+from queueit.party.schemas import MemberOut, QueuedSongOut, RoleName
 from queueit.users.models import MusicProvider, User
 from queueit.users.schemas import UserOut
 
@@ -22,13 +22,17 @@ DELETED_USER = MemberOut(
 )
 
 
-def user_of(user: User | Any | None, *, is_host: bool = False) -> MemberOut:
+def user_of(
+    user: User | Any | None, *, is_host: bool = False, role: RoleName = "guest"
+) -> MemberOut:
     """The API shape of a member (a model or a row of its columns); None or an all-None outer
     join row is a deleted account."""
     if user is None or user.id is None:
         return DELETED_USER
     member = MemberOut.model_validate(user)
-    return member.model_copy(update={"is_host": True}) if is_host else member
+    if is_host:
+        return member.model_copy(update={"is_host": True, "role": "host"})
+    return member.model_copy(update={"role": role}) if role != "guest" else member
 
 
 def _user_fields(user: Any) -> dict[str, Any] | UserOut:
@@ -42,6 +46,7 @@ def _user_fields(user: Any) -> dict[str, Any] | UserOut:
         "storefront": user.storefront,
         "is_anonymous": user.is_anonymous,
         "is_host": bool(user.is_host),
+        "role": "host" if user.is_host else "co_host" if user.is_co_host else "guest",
     }
 
 

@@ -5,10 +5,10 @@ socket's `session.snapshot`."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from queueit.core.uow import UnitOfWork
-from queueit.party import guards, presence, queue_repository, repository, rules
+from queueit.party import guards, presence, queue_repository, repository, roles_repository, rules
 from queueit.party.errors import NoActiveParty
 from queueit.party.models import Party
 from queueit.party.schemas import CurrentSessionOut, QueuedSongOut, QueuePage, SessionBaseOut
@@ -34,10 +34,20 @@ async def snapshot(
     if party.current_song_id is not None:
         row = await queue_repository.song_row(db, party.current_song_id)
         current = queued_song_out(row) if row is not None else None
-    rows = await queue_repository.queue_page(db, party.id, limit=queue_limit, offset=queue_offset)
+    rows = await queue_repository.queue_page(
+        db, party.id, limit=queue_limit, offset=queue_offset, fair=rules.fair_play(party)
+    )
     counts = await repository.counts(db, party, viewer_id, crowd=presence.crowd(uow))
+    co_hosts = await roles_repository.co_hosts(db, party.id)
+    my_role = (
+        "host"
+        if viewer_id == party.host_id
+        else "co_host"
+        if any(user.id == viewer_id for user in co_hosts)
+        else "guest"
+    )
     return CurrentSessionOut(
-        session=base(party, host),
+        session=base(party, host, co_hosts),
         current_song=current,
         queue=[queued_song_out(row) for row in rows],
         queue_total=counts.queue_total,
@@ -46,6 +56,7 @@ async def snapshot(
         participant_count=counts.participant_count,
         user_requested_skip=counts.user_requested_skip,
         last_skip_was_crowdsourced=party.last_skip_was_crowdsourced,
+        my_role=my_role,
     )
 
 
@@ -72,7 +83,7 @@ async def current(
     )
 
 
-def base(party: Party, host: User | None) -> SessionBaseOut:
+def base(party: Party, host: User | None, co_hosts: Sequence[User] = ()) -> SessionBaseOut:
     return SessionBaseOut(
         id=party.id,
         join_code=party.join_code,
@@ -84,6 +95,7 @@ def base(party: Party, host: User | None) -> SessionBaseOut:
         ended_at=party.ended_at,
         version=party.version,
         settings=rules.settings_of(party.settings),
+        co_hosts=[user_of(user, role="co_host") for user in co_hosts],
     )
 
 
@@ -97,7 +109,9 @@ async def queue_page(
     uow: UnitOfWork, *, actor: User, party_id: uuid.UUID, limit: int, offset: int
 ) -> QueuePage:
     party = await guards.member_party(uow, actor=actor, party_id=party_id)
-    rows = await queue_repository.queue_page(uow.session, party.id, limit=limit, offset=offset)
+    rows = await queue_repository.queue_page(
+        uow.session, party.id, limit=limit, offset=offset, fair=rules.fair_play(party)
+    )
     total = await queue_repository.queue_total(uow.session, party.id)
     return QueuePage(
         items=[queued_song_out(r) for r in rows], total=total, limit=limit, offset=offset

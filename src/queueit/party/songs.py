@@ -18,6 +18,7 @@ from queueit.party import (
     playback,
     queue_repository,
     repository,
+    roles,
     rules,
     rules_repository,
     snapshot,
@@ -38,16 +39,18 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Adding:
-    """An add the party's rules allowed: the caller's party, row-locked, and the track's
-    waiting entry when it is queued already (adding it again is an upvote)."""
+    """An add the party's rules allowed: the caller's party, row-locked, their role in it,
+    and the track's waiting entry when it is queued already (adding it again is an upvote)."""
 
     party: Party
     actor: User
+    role: roles.Role
     existing: QueuedSong | None = None
 
     @property
     def is_host(self) -> bool:
-        return self.actor.id == self.party.host_id
+        """The host's adds are not capped (co-hosts' are, like guests')."""
+        return self.role is roles.Role.host
 
 
 async def begin_add(
@@ -58,8 +61,9 @@ async def begin_add(
     `track`, the catalog's record (party/rules.py may_add). The track is stored after this,
     so a refused add writes nothing."""
     party = await guards.locked_party_of(uow, actor)
+    role = roles.Role.host if party.host_id == actor.id else roles.Role.guest
     existing = await queue_repository.find_queued(uow.session, party.id, track.source, track.id)
-    adding = Adding(party=party, actor=actor, existing=existing)
+    adding = Adding(party=party, actor=actor, role=role, existing=existing)
     party_rules = rules.settings_of(party.settings)
     facts = await add_facts(
         uow, adding, party_rules, max_songs_per_guest=max_songs_per_guest, new=existing is None
@@ -123,7 +127,7 @@ async def add_facts(
             network_waiting = 0  # the host's own network is never capped
     return rules.AddFacts(
         is_host=adding.is_host,
-        locked=party.is_locked,
+        locked=party.is_locked and not roles.permits(adding.role, roles.Action.ADD_WHILE_LOCKED),
         now=now,
         waiting=await queue_repository.count_added_by(db, party.id, actor.id)
         if new and guest
@@ -142,16 +146,20 @@ async def add_facts(
 
 
 async def remove_song(uow: UnitOfWork, *, actor: User, queued_song_id: uuid.UUID) -> None:
-    """The host removes any queued song; the adder removes theirs while no one else voted."""
+    """The host or a co-host removes any queued song; the adder removes theirs while no one
+    else voted."""
     party = await guards.locked_party_of(uow, actor)
     song = await queue_repository.lock_in_party(uow.session, queued_song_id, party.id)
     if song is None:
         raise SongNotFound()
-    if actor.id != party.host_id:
+    role = await roles.role_of(uow, party, actor)
+    if not roles.permits(role, roles.Action.REMOVE_ANY_SONG):
         if song.added_by_id != actor.id:
             raise NotAllowedToRemove()
         if await queue_repository.has_votes_from_others(uow.session, song.id, actor.id):
-            raise NotAllowedToRemove("Others have voted on this song; only the host can remove it.")
+            raise NotAllowedToRemove(
+                "Others have voted on this song; only the host or a co-host can remove it."
+            )
     if song.status != SongStatus.queued:
         raise SongNotRemovable()
     await queue_repository.remove(uow.session, song.id, utcnow())
@@ -160,9 +168,10 @@ async def remove_song(uow: UnitOfWork, *, actor: User, queued_song_id: uuid.UUID
 
 
 async def remove_songs_of(uow: UnitOfWork, *, actor: User, user_id: uuid.UUID) -> int:
-    """The host removes every song one member has waiting (a troll's flood, in one go): one
-    new version and one `queue.updated`, however many songs. Returns how many were removed."""
-    party = await guards.hosted_party(uow, actor)
+    """The host or a co-host removes every song one member has waiting (a troll's flood, in
+    one go): one new version and one `queue.updated`, however many songs. Returns how many
+    were removed."""
+    party, _ = await guards.managed_party(uow, actor, roles.Action.REMOVE_MEMBER_SONGS)
     removed = await queue_repository.remove_added_by(uow.session, party.id, user_id, utcnow())
     if removed:
         version = await repository.bump_version(uow.session, party)

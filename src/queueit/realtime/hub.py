@@ -154,10 +154,16 @@ class Hub:
 
     def _member_left(self, conns: set[Connection], event: DomainEvent) -> None:
         user_id = str(event.data.get("user_id", ""))
+        removed = event.data.get("removed")
         for conn in list(conns):
             if conn.viewer or str(conn.user_id) != user_id:
                 continue
-            if conn.snapshot_version is None:
+            if removed:
+                # Removed by the host or a co-host (unless this socket's snapshot is newer: a
+                # kicked member who joined again).
+                if conn.snapshot_version is None or event.version > conn.snapshot_version:
+                    conn.close(CloseCode.REMOVED, f"removed from the session ({removed})")
+            elif conn.snapshot_version is None:
                 conn.left_version = max(conn.left_version or 0, event.version)
             elif event.version > conn.snapshot_version:
                 conn.close(CloseCode.NOT_MEMBER, "left the session")

@@ -21,6 +21,9 @@ class CloseCode(IntEnum):
     AUTH_FAILED = 4401  # token missing, invalid or expired: refresh it, then reconnect
     NOT_MEMBER = 4403  # not (or no longer) a member of the session: do not reconnect
     NOT_FOUND = 4404  # session unknown or ended: do not reconnect
+    # The host or a co-host removed (kicked or banned) this member: do not reconnect. A kicked
+    # member may join again with the code; a banned one may not.
+    REMOVED = 4410
     AUTH_TIMEOUT = 4408  # no token within the auth timeout
     # The same account opened more sockets than REALTIME_MAX_SOCKETS_PER_USER; this one was
     # the oldest. Do not reconnect on your own (that would close the next oldest): only when

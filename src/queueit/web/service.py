@@ -12,6 +12,7 @@ import segno
 
 from queueit.core.uow import UnitOfWork
 from queueit.party import guards
+from queueit.party.roles import Action
 from queueit.users.models import User
 from queueit.web import tv
 from queueit.web.schemas import TvLinkOut
@@ -54,7 +55,9 @@ async def tv_link(
     base: str,
 ) -> TvLinkOut:
     """The host's TV link for their active party (403 `not_host` for anyone else)."""
-    party = await guards.hosted_active_party(uow, actor=actor, party_id=party_id)
+    party = await guards.hosted_active_party(
+        uow, actor=actor, party_id=party_id, action=Action.TV_LINK
+    )
     token = tv.mint(key, party_id=party.id, ttl_seconds=ttl_seconds)
     url = f"/tv/{party.id}?token={token}"
     return TvLinkOut(

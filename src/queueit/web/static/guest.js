@@ -95,6 +95,8 @@ export function describe(error, context = "") {
   switch (error.code) {
     case "session_not_found":
       return "No party has that code. Check it with your host.";
+    case "banned":
+      return "You were banned from this party.";
     case "session_locked":
       return "The host locked the queue, so no new songs for now. You can still vote.";
     case "song_not_votable":

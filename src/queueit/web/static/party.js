@@ -25,6 +25,7 @@ export function enterParty(party) {
     onFinal: (reason) => {
       if (reason === "ended") showEnded();
       else if (reason === "auth") hooks.signOut("Your sign-in expired. Join again to keep partying.");
+      else if (reason === "removed") hooks.showJoinForm("You were removed from the party.");
       else hooks.showJoinForm("You are no longer in that party. Join again with its code.");
     },
   });
@@ -96,6 +97,10 @@ export function applyEvent(event, data) {
     }
     case "session.ended":
       showEnded();
+      break;
+    case "roles.updated":
+      // Who hosts and co-hosts changed (a hand-over, say): the snapshot has their profiles.
+      if (state.socket) state.socket.resync();
       break;
     default:
       break;

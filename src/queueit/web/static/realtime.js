@@ -1,10 +1,10 @@
 // The session WebSocket (docs/REALTIME.md): authenticate with a first message (keeps the
 // token out of URLs and logs), apply events in version order, resync on a gap, reconnect with
-// backoff and jitter, and stop for good on 4401/4403/4404. On 4429 (this account opened
+// backoff and jitter, and stop for good on 4401/4403/4404/4410. On 4429 (this account opened
 // newer sockets elsewhere and this was the oldest) wait until the page is shown again:
 // reconnecting at once would close the next oldest, and so on round the tabs.
 
-const FINAL_CLOSES = { 4401: "auth", 4403: "not_member", 4404: "ended" };
+const FINAL_CLOSES = { 4401: "auth", 4403: "not_member", 4404: "ended", 4410: "removed" };
 const REPLACED = 4429;
 const PING_EVERY_MS = 25000;
 const MAX_BACKOFF_MS = 15000;
