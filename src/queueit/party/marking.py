@@ -47,7 +47,7 @@ async def marks(
         party = await guards.party_of(uow, actor)
     except NoActiveParty:
         return [NEUTRAL] * len(tracks)
-    adding = songs.Adding(party=party, actor=actor)
+    adding = songs.adding_in(party, actor)
     party_rules = rules.settings_of(party.settings)
     facts = await songs.add_facts(
         uow, adding, party_rules, max_songs_per_guest=max_songs_per_guest, new=True
