@@ -252,6 +252,35 @@ async def test_a_locked_queue_is_marked_for_guests(client: httpx.AsyncClient) ->
     assert (await _search(client, host, "marks clean", limit=1))[0]["allowed"] is True
 
 
+async def test_a_waiting_track_that_played_lately_is_still_an_upvote(
+    client: httpx.AsyncClient,
+) -> None:
+    """No-repeat is about new songs: a track waiting again (queued before the rule) may be
+    "added" (upvoted) like any waiting track, and its mark says so."""
+    host, guest = await _party(client)
+    replay = (await _search(client, host, "marks clean", limit=1))[0]
+    other = (await _search(client, host, "billie jean", limit=1))[0]
+    for found in (replay, other):  # the first plays, the second waits
+        assert (await client.post(f"{API}/songs/add", json=found, headers=host)).status_code == 200
+    skipped = await client.patch(
+        f"{API}/sessions/control_session", json={"skip_current_track": True}, headers=host
+    )
+    assert skipped.status_code == 200, skipped.text
+    assert (await client.post(f"{API}/songs/add", json=replay, headers=host)).status_code == 200
+    await _rules(client, host, no_repeat_minutes=30)
+
+    waiting = (await _search(client, guest, "marks clean", limit=1))[0]
+    upvoted = await client.post(f"{API}/songs/add", json=waiting, headers=guest)
+
+    assert waiting["already_queued"] is True
+    assert waiting["allowed"] is True, waiting["reason"]
+    assert upvoted.status_code == 200, upvoted.text
+    # The one playing now is not waiting: adding it would be a new song, refused.
+    playing = (await _search(client, guest, "billie jean", limit=1))[0]
+    assert playing["already_queued"] is False
+    assert playing["reason"]["code"] == "recently_played"
+
+
 async def _statements_for_search(
     app: FastAPI, client: httpx.AsyncClient, headers: dict, limit: int
 ) -> int:
