@@ -316,3 +316,16 @@ async def test_marking_costs_the_same_statements_for_2_or_50_results(
 
     assert small == large
     assert small <= 12
+
+
+async def test_the_marks_are_in_the_openapi_schema(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    marked = schema["components"]["schemas"]["MarkedTrack"]
+    assert {"allowed", "reason", "already_queued", "my_vote", "id", "source"} <= set(
+        marked["properties"]
+    )
+    for path in ("/api/v1/catalog/search", "/api/v1/spotify/search"):
+        ok = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        answered = ok["schema"]["$ref"].rsplit("/", 1)[-1]
+        tracks = schema["components"]["schemas"][answered]["properties"]["tracks"]
+        assert tracks["items"]["$ref"].endswith("/MarkedTrack")
