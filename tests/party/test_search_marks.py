@@ -281,6 +281,31 @@ async def test_a_waiting_track_that_played_lately_is_still_an_upvote(
     assert playing["reason"]["code"] == "recently_played"
 
 
+@pytest.mark.parametrize("rules", [{"who_may_add": "host_only"}, {"max_songs_per_guest": 1}])
+async def test_a_co_host_is_marked_as_they_add(
+    client: httpx.AsyncClient, rules: dict[str, Any]
+) -> None:
+    """A co-host adds like a guest (DOMAIN.md "Roles"): their marks say the same."""
+    host, co_host = await _party(client)
+    party_id = (await client.get(f"{API}/sessions/current", headers=host)).json()["session"]["id"]
+    granted = await client.post(
+        f"{API}/sessions/{party_id}/members/{co_host['X-Test-User']}/co-host", headers=host
+    )
+    assert granted.status_code == 200, granted.text
+    first = (await _search(client, host, "billie jean", limit=1))[0]
+    assert (await client.post(f"{API}/songs/add", json=first, headers=host)).status_code == 200
+    earlier = (await _search(client, co_host, "beat it", limit=1))[0]
+    assert earlier["allowed"] is True
+    assert (await client.post(f"{API}/songs/add", json=earlier, headers=co_host)).is_success
+    await _rules(client, host, **rules)
+
+    found = (await _search(client, co_host, "marks long", limit=1))[0]
+    added = await client.post(f"{API}/songs/add", json=found, headers=co_host)
+
+    assert found["allowed"] is False
+    assert added.json()["code"] == found["reason"]["code"]
+
+
 async def _statements_for_search(
     app: FastAPI, client: httpx.AsyncClient, headers: dict, limit: int
 ) -> int:
