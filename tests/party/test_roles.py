@@ -138,6 +138,12 @@ async def test_a_co_host_skips_locks_pauses_and_removes_songs(client: httpx.Asyn
     assert state["current_song"]["id"] == mine["id"]  # the skip started the next song
     locked = await client.post(f"{API}/songs/add", json=track(5), headers=guest)
     assert_error(locked, 409, "session_locked")
+    # Adding while locked stays the host's alone (docs/DOMAIN.md "Roles").
+    assert_error(
+        await client.post(f"{API}/songs/add", json=track(5), headers=co_host),
+        409,
+        "session_locked",
+    )
 
     queued = state["queue"][0]["id"]
     removed = await client.delete(f"{API}/songs/{queued}", headers=co_host)
@@ -263,8 +269,13 @@ async def test_a_banned_member_cannot_rejoin_nor_a_fresh_guest_from_their_addres
 ) -> None:
     party, co_host, _ = await co_hosted(client)
     troll = await join(client, party, address="203.0.113.66")
-    banned = await client.post(member_url(party, troll, "ban"), headers=co_host)
+    await client.post(f"{API}/songs/add", json=track(1), headers=party.host)  # plays
+    await client.post(f"{API}/songs/add", json=track(2), headers=troll)
+    banned = await client.post(
+        member_url(party, troll, "ban"), json={"remove_songs": True}, headers=co_host
+    )
     assert banned.status_code == 200, banned.text
+    assert (await current(client, party.host))["queue_total"] == 0
     assert_error(
         await client.get(f"{API}/sessions/current", headers=troll), 404, "no_active_session"
     )

@@ -229,3 +229,22 @@ async def test_web_routes_are_documented_in_openapi(client: httpx.AsyncClient) -
     qr = schema["paths"]["/api/v1/sessions/{session_id}/qr.svg"]["get"]
     assert "image/svg+xml" in qr["responses"]["200"]["content"]
     assert not any(path.startswith(("/join", "/tv/", "/web/")) for path in schema["paths"])
+
+
+async def test_the_tv_shows_the_co_hosts(client: httpx.AsyncClient) -> None:
+    party = await make_party(client, songs=1)
+    co_host = await make_guest(client, party)
+    granted = await client.post(
+        f"/api/v1/sessions/{party.id}/members/{co_host['X-Test-User']}/co-host",
+        headers=party.host,
+    )
+    assert granted.status_code == 200
+    added = await client.post("/api/v1/songs/add", json=track(7), headers=co_host)
+    assert added.status_code == 200
+    link = (await client.post(TV_LINK.format(party.id), headers=party.host)).json()
+    view = (
+        await client.get(TV_STATE.format(party.id), params={"token": token_of(link["url"])})
+    ).json()
+    assert [m["id"] for m in view["session"]["co_hosts"]] == [co_host["X-Test-User"]]
+    assert view["queue"][0]["added_by"]["role"] == "co_host"
+    assert view["session"]["host"]["role"] == "host" and view["my_role"] == "guest"

@@ -75,7 +75,9 @@ async def vote(
     uow: Uow, user: CurrentUser, response: Response, queued_song_id: uuid.UUID, body: VoteIn
 ) -> Response:
     """Cast or change your vote (+1 or -1) on a queued song in your party. `total_votes` is
-    the committed total. 409 `song_not_votable` once the song left the queue."""
+    the committed total (also when the party's auto-remove took the song out). 409
+    `song_not_votable` once the song left the queue; the party's vote rules: 409
+    `voting_off`, 409 `downvotes_off`, 429 `downvote_limit` with `Retry-After`."""
     result = await voting.vote(
         uow, actor=user, queued_song_id=queued_song_id, value=body.vote_value
     )
@@ -92,6 +94,6 @@ async def vote(
 async def unvote(
     uow: Uow, user: CurrentUser, response: Response, queued_song_id: uuid.UUID
 ) -> Response:
-    """Withdraw your vote on a queued song."""
+    """Withdraw your vote on a queued song (always allowed, whatever the party's rules)."""
     result = await voting.vote(uow, actor=user, queued_song_id=queued_song_id, value=None)
     return VOTE.response(result, headers_from=response)

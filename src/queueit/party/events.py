@@ -4,6 +4,7 @@ change; they are sent only after the change's transaction commits."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,22 +32,28 @@ def votes_updated(party_id: uuid.UUID, version: int, song: QueuedSong) -> Domain
     )
 
 
-async def queue_updated(db: AsyncSession, party_id: uuid.UUID, version: int) -> DomainEvent:
+async def queue_updated(
+    db: AsyncSession,
+    party_id: uuid.UUID,
+    version: int,
+    *,
+    removed: list[dict[str, str]] | None = None,
+) -> DomainEvent:
+    """`removed` (additive, only when given): the songs that left the queue and why, e.g.
+    `{"queued_song_id": ..., "reason": "auto_removed"}`, so pages can say what happened."""
     party = await db.get(Party, party_id)  # locked by the change: no statement
     fair = party is not None and rules.fair_play(party)
     rows = await queue_repository.queue_page(
         db, party_id, limit=EVENT_QUEUE_PAGE, offset=0, fair=fair
     )
     total = await queue_repository.queue_total(db, party_id)
-    return DomainEvent(
-        party_id,
-        EventName.QUEUE_UPDATED,
-        version,
-        {
-            "queue": [queued_song_out(row).model_dump(mode="json") for row in rows],
-            "queue_total": total,
-        },
-    )
+    data: dict[str, Any] = {
+        "queue": [queued_song_out(row).model_dump(mode="json") for row in rows],
+        "queue_total": total,
+    }
+    if removed:
+        data["removed"] = removed
+    return DomainEvent(party_id, EventName.QUEUE_UPDATED, version, data)
 
 
 def now_playing_updated(

@@ -24,7 +24,7 @@ from pydantic import (
 
 from queueit.catalog.schemas import Track
 from queueit.core import errors
-from queueit.core.text import clean_text
+from queueit.core.text import REQUIRED_TEXT_PATTERN, clean_text, text_schema
 from queueit.party import errors as party_errors
 
 
@@ -41,8 +41,9 @@ class WhoMayAdd(StrEnum):
 
 BlockEntry = Annotated[
     str,
-    BeforeValidator(clean_text),
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    BeforeValidator(clean_text),  # the text rule (core/text.py), trimmed
+    StringConstraints(min_length=1, max_length=100),
+    text_schema(100, minLength=1, pattern=REQUIRED_TEXT_PATTERN),
 ]
 BlockList = Annotated[list[BlockEntry], Field(max_length=200)]
 

@@ -1,5 +1,6 @@
-"""SQL the party's rules read (party/rules.py): what a member added lately and which tracks
-the party played lately. Each is one indexed statement on the party's own rows."""
+"""SQL the party's rules read (party/rules.py): what a member added lately, which tracks
+the party played lately, and a guest's recent downvotes. Each is one indexed statement on
+the party's own rows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from queueit.catalog.models import Song
-from queueit.party.models import QueuedSong, SongStatus
+from queueit.party.models import QueuedSong, SongStatus, Vote
 
 
 async def last_added_at(
@@ -45,3 +46,24 @@ async def recent_tracks(
         frozenset((str(r.source), str(r.provider_id)) for r in rows),
         frozenset(r.isrc.upper() for r in rows if r.isrc),
     )
+
+
+async def recent_downvotes(
+    db: AsyncSession, party_id: uuid.UUID, user_id: uuid.UUID, *, since: datetime, limit: int
+) -> list[datetime]:
+    """When the member's -1 votes on the party's songs cast since `since` were cast (changing
+    a vote moves its time), newest first, at most `limit` of them. A withdrawn downvote has
+    no row, so it no longer counts."""
+    query = (
+        select(Vote.updated_at)
+        .join(QueuedSong, QueuedSong.id == Vote.queued_song_id)
+        .where(
+            Vote.user_id == user_id,
+            Vote.value == -1,
+            Vote.updated_at >= since,
+            QueuedSong.party_id == party_id,
+        )
+        .order_by(Vote.updated_at.desc())
+        .limit(limit)
+    )
+    return list((await db.execute(query)).scalars())

@@ -31,7 +31,7 @@ from queueit.party.errors import (
 )
 from queueit.party.models import Party, QueuedSong, SongStatus
 from queueit.party.schemas import QueuedSongOut
-from queueit.party.voting import address_may_vote, apply_vote
+from queueit.party.voting import address_may_vote, apply_vote, vote_refusal
 from queueit.users.models import User
 
 log = structlog.get_logger(__name__)
@@ -76,6 +76,8 @@ async def begin_add(
 def adding_in(party: Party, actor: User, *, existing: QueuedSong | None = None) -> Adding:
     """`actor` adding to `party`, in the role the add rules give them (the search marks use
     the same, unlocked, party/marking.py)."""
+    # Co-hosts add as guests do (the table: only the host adds while locked, only the host is
+    # uncapped), so the hot add path does not read their role.
     role = roles.Role.host if party.host_id == actor.id else roles.Role.guest
     return Adding(party=party, actor=actor, role=role, existing=existing)
 
@@ -87,8 +89,17 @@ async def add_song(
     party, actor, existing = adding.party, adding.actor, adding.existing
     db = uow.session
     if existing is not None:
-        # Re-adding is an upvote, capped per address like any vote (then it changes nothing).
-        allowed = await address_may_vote(uow, existing, actor, party=party)
+        # Re-adding is an upvote, under the party's vote rules and capped per address like
+        # any vote; when a rule refuses it (voting is off), it changes nothing.
+        refusal = await vote_refusal(
+            uow,
+            party=party,
+            song=existing,
+            actor=actor,
+            value=1,
+            settings=rules.settings_of(party.settings),
+        )
+        allowed = refusal is None and await address_may_vote(uow, existing, actor, party=party)
         if allowed and await apply_vote(uow, existing, actor.id, 1):
             version = await repository.bump_version(db, party)
             uow.publish(events.votes_updated(party.id, version, existing))

@@ -1,21 +1,90 @@
 """Votes: one per member and queued song, +1 or -1, changed or withdrawn; the total is kept
-on the queued song, in the vote's transaction."""
+on the queued song, in the vote's transaction. The party's vote rules (docs/DOMAIN.md "Party
+rules" → "Votes"): the vote mode, the guests' downvotes an hour, and auto-remove."""
 
 from __future__ import annotations
 
+import math
 import uuid
+from datetime import timedelta
 
 import structlog
 
+from queueit.core.errors import AppError
 from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
-from queueit.party import events, guards, queue_repository, repository
-from queueit.party.errors import AddressVoteLimit, SongNotFound, SongNotVotable
+from queueit.party import (
+    events,
+    guards,
+    presence,
+    queue_repository,
+    repository,
+    rules,
+    rules_repository,
+)
+from queueit.party.errors import (
+    AddressVoteLimit,
+    DownvoteLimit,
+    DownvotesOff,
+    SongNotFound,
+    SongNotVotable,
+    VotingOff,
+)
 from queueit.party.models import Party, QueuedSong, SongStatus
 from queueit.party.schemas import VoteOut
 from queueit.users.models import User
 
 log = structlog.get_logger(__name__)
+
+DOWNVOTE_WINDOW = timedelta(hours=1)
+
+
+def mode_refusal(settings: rules.PartySettings, value: int | None) -> AppError | None:
+    """The vote mode, the same for everyone, the host included (a host who wants downvotes
+    turns them back on). Withdrawing a vote (None) is always allowed."""
+    if value is None or settings.vote_mode is rules.VoteMode.up_down:
+        return None
+    if settings.vote_mode is rules.VoteMode.off:
+        return VotingOff()
+    return DownvotesOff() if value < 0 else None
+
+
+async def vote_refusal(
+    uow: UnitOfWork,
+    *,
+    party: Party,
+    song: QueuedSong,
+    actor: User,
+    value: int | None,
+    settings: rules.PartySettings,
+) -> AppError | None:
+    """The one check of the party's vote rules, for a vote and for a re-add's upvote (the
+    caller holds the party's row lock, so the downvote count holds under concurrent votes);
+    None when the vote may be cast."""
+    refusal = mode_refusal(settings, value)
+    if refusal is not None or value != -1:
+        return refusal
+    limit = settings.downvotes_per_hour
+    if limit is None or actor.id == party.host_id:
+        return None  # the limit is the guests': the host's downvotes are theirs to spend
+    if await queue_repository.get_vote(uow.session, song.id, actor.id) == -1:
+        return None  # re-casting the same downvote is not a new one
+    if limit == 0:
+        return DownvotesOff("The host allows guests only upvotes at this party.")
+    now = utcnow()
+    recent = await rules_repository.recent_downvotes(
+        uow.session, party.id, actor.id, since=now - DOWNVOTE_WINDOW, limit=limit
+    )
+    if len(recent) < limit:
+        return None
+    # The budget frees when the limit-th newest of them leaves the hour.
+    wait = max(1, math.ceil((recent[-1] + DOWNVOTE_WINDOW - now).total_seconds()))
+    minutes = math.ceil(wait / 60)
+    return DownvoteLimit(
+        f"Guests may downvote {limit} {'time' if limit == 1 else 'times'} an hour here;"
+        f" you can downvote again in {minutes} {'minute' if minutes == 1 else 'minutes'}.",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 async def apply_vote(
@@ -66,11 +135,17 @@ async def vote(
         raise SongNotFound()
     if song.status != SongStatus.queued:
         raise SongNotVotable()
+    settings = rules.settings_of(party.settings)
+    refusal = await vote_refusal(
+        uow, party=party, song=song, actor=actor, value=value, settings=settings
+    )
+    if refusal is not None:
+        raise refusal
     if value is not None and not await address_may_vote(uow, song, actor, party=party):
         raise AddressVoteLimit()
+    before = song.votes
     if await apply_vote(uow, song, actor.id, value):
         version = await repository.bump_version(uow.session, party)
-        uow.publish(events.votes_updated(party.id, version, song))
         log.info(
             "vote_cast",
             session_id=str(party.id),
@@ -78,7 +153,33 @@ async def vote(
             value=value,
             total=song.votes,
         )
+        if song.votes < before and await auto_removes(uow, party, song, settings):
+            # The server's own decision, made under the party's lock: the policies let a
+            # guest remove only their own unvoted song (docs/RLS.md "Known limits").
+            async with uow.as_system():
+                await queue_repository.remove(uow.session, song.id, utcnow())
+            removed = [{"queued_song_id": str(song.id), "reason": "auto_removed"}]
+            uow.publish(await events.queue_updated(uow.session, party.id, version, removed=removed))
+            log.info(
+                "song_auto_removed",
+                session_id=str(party.id),
+                queued_song_id=str(song.id),
+                total=song.votes,
+            )
+        else:
+            uow.publish(events.votes_updated(party.id, version, song))
     return VoteOut(total_votes=song.votes)
+
+
+async def auto_removes(
+    uow: UnitOfWork, party: Party, song: QueuedSong, settings: rules.PartySettings
+) -> bool:
+    """Whether the party's auto-remove takes `song`, whose total a vote just lowered, out of
+    the queue: its total is below -max(min votes, percent of the members present)."""
+    if not settings.auto_remove or song.votes >= -settings.auto_remove_min_votes:
+        return False  # the threshold is never above -min: no count needed
+    present = await repository.participant_count(uow.session, party, presence.crowd(uow))
+    return song.votes < settings.auto_remove_below(present)
 
 
 async def withdraw_all_votes(uow: UnitOfWork, *, user_id: uuid.UUID) -> None:

@@ -55,7 +55,9 @@ export function personName(user) {
 // The host is marked by a badge, never by text: a guest can type "(host)" into a name but
 // cannot make this element.
 export function hostBadge(user) {
-  return user && user.is_host ? el("span", { class: "host-badge", text: "Host" }) : null;
+  if (user && user.is_host) return el("span", { class: "host-badge", text: "Host" });
+  if (user && user.role === "co_host") return el("span", { class: "host-badge", text: "Co-host" });
+  return null;
 }
 
 export function showAddedBy(node, song) {

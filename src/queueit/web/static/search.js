@@ -2,7 +2,7 @@
 import { api } from "./api.js";
 import { $, el, fillArt, icon, sortQueue } from "./common.js";
 import { coolingDown, describe, handleCommon, state, toast } from "./guest.js";
-import { renderQueue } from "./queue.js";
+import { renderQueue, voteMode } from "./queue.js";
 
 export const SEARCH_DELAY_MS = 350;
 
@@ -49,12 +49,17 @@ export function renderResults() {
           el("span", { class: "title", text: track.name }),
           el("span", { class: "sub", text: [track.artists, track.album].filter(Boolean).join(" · ") }),
           reason ? el("span", { class: "reason", text: reason }) : null,
-          !reason && inQueue ? el("span", { class: "in-queue", text: "In the queue: adding it again is your upvote" }) : null,
+          !reason && inQueue ? el("span", { class: "in-queue", text: inQueueText() }) : null,
         ),
         add,
       );
     }),
   );
+}
+
+function inQueueText() {
+  // With voting off, adding a waiting song again changes nothing (the server answers 200).
+  return voteMode() === "off" ? "In the queue" : "In the queue: adding it again is your upvote";
 }
 
 export async function addTrack(track, button) {

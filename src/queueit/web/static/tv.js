@@ -91,6 +91,10 @@ function applyEvent(event, data) {
     case "session.ended":
       over();
       return;
+    case "roles.updated":
+      // A hand-over or a new co-host: the snapshot has the badges right.
+      if (socket) socket.resync();
+      return;
     default:
       return;
   }
