@@ -18,7 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from queueit import __version__
-from queueit.api import auth, catalog, members, party, songs, users
+from queueit.api import auth, catalog, fallback, members, party, songs, users
 from queueit.api.deps import rate_limited
 from queueit.api.state import AppState
 from queueit.catalog.playlists import build_playlists
@@ -221,6 +221,7 @@ def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> F
         auth.router,
         users.router,
         party.router,
+        fallback.router,
         members.router,
         songs.router,
         catalog.router,

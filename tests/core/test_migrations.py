@@ -26,9 +26,11 @@ EXPECTED = {
     "deleted_accounts",
     "party_roles",
     "party_bans",
+    "fallback_sources",
+    "fallback_tracks",
 }
-# The tables of 0001 (migration 0006 added the party's roles and bans).
-INITIAL = EXPECTED - {"party_roles", "party_bans"}
+# The tables of 0001 (migrations 0006 and 0007 added roles, bans and the fallback source).
+INITIAL = EXPECTED - {"party_roles", "party_bans", "fallback_sources", "fallback_tracks"}
 
 
 async def _tables(engine: object) -> set[str]:

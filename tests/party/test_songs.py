@@ -40,7 +40,9 @@ async def test_add_takes_the_track_from_the_catalog(client: httpx.AsyncClient) -
         "added_by",
         "last_entered_tier_at",
         "entered_tier_by_gain",
+        "is_fallback",
     }
+    assert queued["is_fallback"] is False
     assert queued["added_by"]["id"] == host["X-Test-User"]
 
 

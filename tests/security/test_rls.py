@@ -500,6 +500,24 @@ RULES = (
         NOBODY,
     ),
     Case(
+        "set the fallback source",
+        "INSERT INTO fallback_tracks (session_id, position, song_id)"
+        " VALUES (:session, 0, :spare_song)",
+        HOST,
+    ),
+    Case(
+        "queue a fallback entry in the host's name",
+        NEW_QUEUED.replace(":me, 'queued'", ":host, 'queued'")
+        .replace("added_at)", "added_at, is_fallback)")
+        .replace("now(), now())", "now(), now(), true)"),
+        HOST,
+    ),
+    Case(
+        "mark fallback tracks used (autofill is the server's)",
+        "UPDATE fallback_tracks SET used_at = now() WHERE session_id = :session",
+        NOBODY,
+    ),
+    Case(
         "host a party as a guest",
         NEW_SESSION.replace(":host", ":me"),
         frozenset({"host", "outsider"}),
@@ -529,6 +547,30 @@ async def test_party_rules(world: World, case: Case, actor: str) -> None:
         assert rows, f"{actor} should be able to {case.name}"
     else:
         assert not rows, f"{actor} must not {case.name} ({rows} rows)"
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+async def test_the_party_reads_its_fallback_source(world: World, actor: str) -> None:
+    params = _params(world, world.a, actor)
+    engine = create_async_engine(asyncpg_url(PG_URL), poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SET LOCAL ROLE queueit_system"))
+            await conn.execute(
+                text(
+                    "INSERT INTO fallback_tracks (session_id, position, song_id)"
+                    " VALUES (:session, 0, :spare_song)"
+                ),
+                params,
+            )
+            await conn.execute(text("RESET ROLE"))
+            await _become(conn, world.claims_of(actor))
+            query = text("SELECT position FROM fallback_tracks WHERE session_id = :session")
+            rows = (await conn.execute(query, params)).all()
+            await conn.rollback()
+    finally:
+        await engine.dispose()
+    assert bool(rows) == (actor in PARTY), f"{actor} read {len(rows)} fallback rows"
 
 
 # The holder of party A's TV link reads party A's screen and nothing else.

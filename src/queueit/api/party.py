@@ -9,14 +9,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Response
 
 from queueit.api.deps import ClientAddress, CurrentUser, State, Uow, rate_limited
-from queueit.api.responses import Document
+from queueit.api.responses import json_response
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
 from queueit.core.routing import PrefixRouter
 from queueit.core.schemas import OkOut
 from queueit.flows import export_playlist
 from queueit.party import export as party_export
-from queueit.party import lifecycle, playback, rule_changes, snapshot, songs
+from queueit.party import lifecycle, playback, read_model, rule_changes, snapshot, songs
 from queueit.party.rules import PartySettings
 from queueit.party.schemas import (
     ControlIn,
@@ -34,8 +34,6 @@ from queueit.party.schemas import (
 )
 
 router = PrefixRouter(prefix="/sessions", tags=["sessions"])
-
-CURRENT_SESSION = Document(CurrentSessionOut)  # the hot route's bytes, serialised once
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1-500).")]
 Offset = Annotated[int, Query(ge=0, le=100_000, description="Items to skip.")]
@@ -106,16 +104,23 @@ async def join(
 async def current(
     uow: Uow,
     user: CurrentUser,
+    state: State,
     response: Response,
     queue_limit: Limit = 100,
     queue_offset: Offset = 0,
 ) -> Response:
     """The party you are in: now playing, the queue in play order (paged), your votes, skip
-    and participant counts. 404 `no_active_session` when you are in none (or it ended)."""
-    party = await snapshot.current(
-        uow, actor=user, queue_limit=queue_limit, queue_offset=queue_offset
+    and participant counts. 404 `no_active_session` when you are in none (or it ended).
+    `participant_count`, `skip_request_count` and the members' names may be up to 2 seconds
+    old; everything else is as of the request."""
+    body = await read_model.current(
+        uow,
+        cache=state.read_model,
+        actor=user,
+        queue_limit=queue_limit,
+        queue_offset=queue_offset,
     )
-    return CURRENT_SESSION.response(party, headers_from=response)
+    return json_response(body, headers_from=response)
 
 
 @router.get(

@@ -27,7 +27,11 @@ class Document(Generic[M]):
 
     def response(self, value: M, headers_from: Response) -> Response:
         """`value` as `application/json`, serialised once, with `headers_from`'s headers."""
-        body = self._adapter.dump_json(value, by_alias=True)
-        response = Response(body, media_type="application/json")
-        response.headers.raw.extend(headers_from.headers.raw)
-        return response
+        return json_response(self._adapter.dump_json(value, by_alias=True), headers_from)
+
+
+def json_response(body: bytes, headers_from: Response) -> Response:
+    """`body` (JSON already) as `application/json`, with `headers_from`'s headers."""
+    response = Response(body, media_type="application/json")
+    response.headers.raw.extend(headers_from.headers.raw)
+    return response

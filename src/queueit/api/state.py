@@ -14,6 +14,7 @@ from queueit.core.schema import SchemaGate
 from queueit.core.security import TokenVerifier
 from queueit.core.settings import Settings
 from queueit.core.uow import Database
+from queueit.party.read_model import Entry, ReadModel
 from queueit.party.schemas import CurrentSessionOut
 from queueit.realtime.runtime import Realtime
 
@@ -42,4 +43,7 @@ class AppState:
     redis: Redis | None = None
     limiter: RateLimiter | None = None
     health: HealthCache = field(default_factory=HealthCache)
+    # GET /sessions/current's documents, this process's own (party/read_model.py)
+    read_model: ReadModel = field(default_factory=ReadModel)
     bench_current: CurrentSessionOut | None = None  # BENCH_ENDPOINTS only (health/bench.py)
+    bench_entry: Entry | None = None  # the same, cut as the read model cuts it

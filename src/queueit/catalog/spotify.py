@@ -170,6 +170,9 @@ def _as_requested(item: object) -> Track | None:
     return candidate.track
 
 
+PLAYLIST_PAGE = 100  # Spotify's largest page of playlist items
+
+
 class SpotifyProvider:
     def __init__(
         self,
@@ -254,3 +257,28 @@ class SpotifyProvider:
             f"isrc:{isrc}", limit=ISRC_LOOKUP_LIMIT, market=market, operation="find_by_isrc"
         )
         return [c for c in candidates if c.track.isrc == isrc]
+
+    async def playlist_tracks(self, playlist_id: str, *, market: str, limit: int) -> list[Track]:
+        """The playlist's tracks in order (`GET /playlists/{id}/tracks`, paged by 100), up to
+        `limit`; episodes and local files are left out. An unknown playlist is []."""
+        found: list[Track] = []
+        offset = 0
+        while len(found) < limit:
+            body = await self._http.get_json(
+                f"{self._api}/playlists/{playlist_id}/tracks",
+                operation="playlist_tracks",
+                params={"market": market.upper(), "limit": PLAYLIST_PAGE, "offset": offset},
+                tokens=self.tokens,
+            )
+            items = (body or {}).get("items")
+            if not isinstance(items, list) or not items:
+                break
+            for item in items:
+                entry = item.get("track") if isinstance(item, dict) else None
+                candidate = spotify_candidate(entry) if entry else None
+                if candidate is not None:
+                    found.append(candidate.track)
+            if not (body or {}).get("next"):
+                break
+            offset += len(items)
+        return found[:limit]

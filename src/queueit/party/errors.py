@@ -175,3 +175,13 @@ class Banned(errors.Forbidden):
 
 class BanNotFound(errors.NotFound):
     code, detail = "ban_not_found", "That person is not banned from this party."
+
+
+class FallbackEmpty(errors.Unprocessable):
+    code = "fallback_empty"
+    detail = "That fallback source has no tracks this server could verify."
+
+
+class FallbackSourceNotSupported(errors.Unprocessable):
+    code = "fallback_source_not_supported"
+    detail = "This server cannot read playlists from that catalog."

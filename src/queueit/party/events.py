@@ -28,6 +28,7 @@ def votes_updated(party_id: uuid.UUID, version: int, song: QueuedSong) -> Domain
             "total_votes": song.votes,
             "entered_tier_by_gain": song.entered_tier_by_gain,
             "last_entered_tier_at": song.last_entered_tier_at.isoformat(),
+            "is_fallback": song.is_fallback,
         },
     )
 

@@ -42,6 +42,7 @@ CSV_COLUMNS = (
     "uri",
     "added_by",
     "votes",
+    "is_fallback",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -105,6 +106,7 @@ def entry_of(row: queue_repository.HistoryRow, *, storefront: str) -> HistoryEnt
         uri=track_uri(song.source, song.provider_id, storefront=storefront),
         added_by=adder_name(added_by),
         votes=queued.votes,
+        is_fallback=queued.is_fallback,
     )
 
 
@@ -152,7 +154,9 @@ def render_csv(document: HistoryExportOut) -> bytes:
         values = item.model_dump(mode="json")
         writer.writerow(
             [
-                values[column]
+                str(values[column]).lower()  # is_fallback: true / false, as in the JSON
+                if isinstance(values[column], bool)
+                else values[column]
                 if isinstance(values[column], int)
                 else spreadsheet_safe(str(values[column] or ""))
                 for column in CSV_COLUMNS

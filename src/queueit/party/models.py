@@ -21,6 +21,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -150,6 +151,35 @@ class QueuedSong(Base):
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Queued by autofill from the host's fallback source (docs/DOMAIN.md "Fallback source").
+    is_fallback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class FallbackSource(Base):
+    """The host's fallback source of a party: what kind it is and a label to show."""
+
+    __tablename__ = "fallback_sources"
+
+    party_id: Mapped[uuid.UUID] = mapped_column(
+        "session_id", Uuid, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FallbackTrack(Base):
+    """One track of the resolved source, in order; `used_at` marks this round's picks."""
+
+    __tablename__ = "fallback_tracks"
+    __table_args__ = (Index("ix_fallback_tracks_song_id", "song_id"),)
+
+    party_id: Mapped[uuid.UUID] = mapped_column(
+        "session_id", Uuid, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    song_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("songs.id", ondelete="RESTRICT"))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Vote(Base):

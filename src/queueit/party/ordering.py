@@ -16,13 +16,15 @@ _HEARD = (SongStatus.playing, SongStatus.played, SongStatus.skipped)
 
 @functools.cache
 def play_order() -> tuple[Any, ...]:
-    """Vote total desc; within a total, songs that fell into it first (most recent fall
-    first), then songs that rose into it or were added (oldest first); then added_at, id.
+    """Vote total desc; within a total, requests before fallback entries; then songs that
+    fell into it first (most recent fall first), then songs that rose into it or were added
+    (oldest first); then added_at, id.
     Built once: the expressions are immutable and constructing them costs CPU per request."""
     loser_at = case((QueuedSong.entered_tier_by_gain == false(), QueuedSong.last_entered_tier_at))
     gainer_at = case((QueuedSong.entered_tier_by_gain == true(), QueuedSong.last_entered_tier_at))
     return (
         QueuedSong.votes.desc(),
+        QueuedSong.is_fallback.asc(),  # fallback entries after requests of the same total
         QueuedSong.entered_tier_by_gain.asc(),
         loser_at.desc(),
         gainer_at.asc(),
@@ -56,6 +58,7 @@ def fair_turns() -> Any:
 
 
 def fair_play_order(turn: Any) -> tuple[Any, ...]:
-    """Fair play: vote total desc, then the turn (`fair_turns().c.turn`, as a column of the
+    """Fair play: vote total desc, requests before fallback entries (the host's fallback
+    source takes no one's turn), then the turn (`fair_turns().c.turn`, as a column of the
     statement), then play order. Votes still decide first."""
-    return (QueuedSong.votes.desc(), turn.asc(), *play_order()[1:])
+    return (QueuedSong.votes.desc(), QueuedSong.is_fallback.asc(), turn.asc(), *play_order()[2:])

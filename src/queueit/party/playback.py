@@ -12,6 +12,7 @@ from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
 from queueit.party import (
     events,
+    fallback,
     guards,
     presence,
     queue_repository,
@@ -35,13 +36,16 @@ async def advance(
     outcome: Literal[SongStatus.played, SongStatus.skipped],
     crowdsourced: bool,
 ) -> QueuedSongOut | None:
-    """Mark the current song, clear skip requests, start the next song by the queue order.
-    The caller holds the party's row lock, so concurrent advances happen exactly once."""
+    """Mark the current song, clear skip requests, top the queue up from the fallback source,
+    start the next song by the queue order. The caller holds the party's row lock, so
+    concurrent advances happen exactly once."""
     db = uow.session
     now = utcnow()
     if party.current_song_id is not None:
         await queue_repository.finish(db, party.current_song_id, outcome, now)
     await repository.clear_skip_requests(db, party.id)
+    # Before the pick, under the same lock: racing advances fill once (docs/DOMAIN.md).
+    await fallback.fill(uow, party)
     upcoming = await queue_repository.next_song(db, party.id, fair=rules.fair_play(party))
     if upcoming is not None:
         await queue_repository.start(db, upcoming.id, now)

@@ -38,6 +38,7 @@ _ROW: tuple[Bundle[Any], ...] = (
         QueuedSong.votes,
         QueuedSong.last_entered_tier_at,
         QueuedSong.entered_tier_by_gain,
+        QueuedSong.is_fallback,
     ),
     Bundle(
         "song",

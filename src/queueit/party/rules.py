@@ -97,6 +97,13 @@ class PartySettings(BaseModel):
     )
     auto_remove_percent: int = Field(default=30, ge=1, le=100)
     who_may_add: WhoMayAdd = WhoMayAdd.everyone
+    min_queue: int = Field(
+        default=3,
+        ge=0,
+        le=50,
+        description="With a fallback source set, autofill keeps this many songs waiting"
+        " (counting the one about to start); 0 = no autofill.",
+    )
 
     def check(self) -> PartySettings:
         if (

@@ -102,6 +102,11 @@ class QueuedSongOut(BaseModel):
     added_by: MemberOut
     last_entered_tier_at: datetime
     entered_tier_by_gain: bool
+    is_fallback: bool = Field(
+        default=False,
+        description="Queued by autofill from the host's fallback source (sorts after guest"
+        " requests of the same total; a +1 makes it an ordinary request).",
+    )
 
 
 class SessionBaseOut(BaseModel):
@@ -203,6 +208,7 @@ class HistoryEntryOut(BaseModel):
         " neither, `Deleted user` once the account was deleted."
     )
     votes: int
+    is_fallback: bool = Field(default=False, description="Autofill queued it (fallback source).")
 
 
 class HistoryExportOut(BaseModel):

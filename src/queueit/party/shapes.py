@@ -65,5 +65,6 @@ def queued_song_out(row: SongRow) -> QueuedSongOut:
             "added_by": _user_fields(added_by),
             "last_entered_tier_at": queued.last_entered_tier_at,
             "entered_tier_by_gain": queued.entered_tier_by_gain,
+            "is_fallback": queued.is_fallback,
         }
     )

@@ -11,7 +11,13 @@ from queueit.core.uow import UnitOfWork
 from queueit.party import guards, presence, queue_repository, repository, roles_repository, rules
 from queueit.party.errors import NoActiveParty
 from queueit.party.models import Party
-from queueit.party.schemas import CurrentSessionOut, QueuedSongOut, QueuePage, SessionBaseOut
+from queueit.party.schemas import (
+    CurrentSessionOut,
+    QueuedSongOut,
+    QueuePage,
+    RoleName,
+    SessionBaseOut,
+)
 from queueit.party.shapes import queued_song_out, user_of
 from queueit.users.models import User
 
@@ -39,12 +45,8 @@ async def snapshot(
     )
     counts = await repository.counts(db, party, viewer_id, crowd=presence.crowd(uow))
     co_hosts = await roles_repository.co_hosts(db, party.id)
-    my_role = (
-        "host"
-        if viewer_id == party.host_id
-        else "co_host"
-        if any(user.id == viewer_id for user in co_hosts)
-        else "guest"
+    my_role = role_of_viewer(
+        viewer_id, host_id=party.host_id, co_host_ids={user.id for user in co_hosts}
     )
     return CurrentSessionOut(
         session=base(party, host, co_hosts),
@@ -58,6 +60,15 @@ async def snapshot(
         last_skip_was_crowdsourced=party.last_skip_was_crowdsourced,
         my_role=my_role,
     )
+
+
+def role_of_viewer(
+    viewer_id: uuid.UUID, *, host_id: uuid.UUID | None, co_host_ids: Collection[uuid.UUID]
+) -> RoleName:
+    """The snapshot's `my_role` (also what the read model splices in for each caller)."""
+    if viewer_id == host_id:
+        return "host"
+    return "co_host" if viewer_id in co_host_ids else "guest"
 
 
 async def versions(

@@ -105,6 +105,8 @@ async def apply_vote(
     song.votes += delta
     song.entered_tier_by_gain = delta > 0
     song.last_entered_tier_at = utcnow()
+    if value == 1 and song.is_fallback:
+        song.is_fallback = False  # someone wants it: an ordinary request from now on
     await db.flush()
     return True
 

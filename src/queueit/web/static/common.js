@@ -60,8 +60,19 @@ export function hostBadge(user) {
   return null;
 }
 
+// A fallback entry (autofill from the host's fallback source) is marked quietly.
+export function fallbackLabel(song) {
+  return song && song.is_fallback ? el("span", { class: "fallback-label", text: "fallback" }) : null;
+}
+
+export function rowClass(base, song) {
+  return song.is_fallback ? `${base} fallback` : base;
+}
+
 export function showAddedBy(node, song) {
-  const parts = song ? [`Added by ${personName(song.added_by)}`, hostBadge(song.added_by)] : [];
+  const parts = song
+    ? [`Added by ${personName(song.added_by)}`, hostBadge(song.added_by), fallbackLabel(song)]
+    : [];
   node.replaceChildren(...parts.filter(Boolean));
 }
 
@@ -115,6 +126,8 @@ export function sortQueue(queue) {
   const time = (value) => Date.parse(value) || 0;
   return queue.slice().sort((a, b) => {
     if (a.votes !== b.votes) return b.votes - a.votes;
+    // Guest requests before fallback entries of the same total (party/ordering.py).
+    if (Boolean(a.is_fallback) !== Boolean(b.is_fallback)) return a.is_fallback ? 1 : -1;
     if (a.entered_tier_by_gain !== b.entered_tier_by_gain) return a.entered_tier_by_gain ? 1 : -1;
     const ta = time(a.last_entered_tier_at);
     const tb = time(b.last_entered_tier_at);

@@ -54,6 +54,7 @@ export function applyEvent(event, data) {
         song.votes = data.total_votes;
         song.entered_tier_by_gain = data.entered_tier_by_gain;
         song.last_entered_tier_at = data.last_entered_tier_at;
+        if (data.is_fallback !== undefined) song.is_fallback = data.is_fallback;
         party.queue = sortQueue(party.queue);
         renderQueue();
       }

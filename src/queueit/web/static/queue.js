@@ -3,12 +3,14 @@ import { api } from "./api.js";
 import {
   $,
   el,
+  fallbackLabel,
   fillArt,
   formatCount,
   hostBadge,
   icon,
   patchList,
   personName,
+  rowClass,
   showAddedBy,
   skipsNeeded,
   sortQueue,
@@ -81,7 +83,7 @@ export function queueRow(song, old) {
   });
   return el(
     "li",
-    { class: "row" },
+    { class: rowClass("row", song) },
     el("span", { class: "rank", text: String(position) }),
     art,
     el(
@@ -92,6 +94,7 @@ export function queueRow(song, old) {
         "span",
         { class: "sub", text: `${song.song.artists} · ${personName(song.added_by)}` },
         hostBadge(song.added_by),
+        fallbackLabel(song),
       ),
     ),
     el("div", { class: `votes${mode === "up_down" ? "" : ` votes-${mode}`}` }, up, score, down),

@@ -5,12 +5,14 @@
 import {
   $,
   el,
+  fallbackLabel,
   fillArt,
   formatCount,
   hostBadge,
   meta,
   patchList,
   personName,
+  rowClass,
   showAddedBy,
   skipsNeeded,
   sortQueue,
@@ -67,6 +69,7 @@ function applyEvent(event, data) {
       song.votes = data.total_votes;
       song.entered_tier_by_gain = data.entered_tier_by_gain;
       song.last_entered_tier_at = data.last_entered_tier_at;
+      if (data.is_fallback !== undefined) song.is_fallback = data.is_fallback;
       party.queue = sortQueue(party.queue);
       break;
     }
@@ -197,7 +200,7 @@ function queueRow(song, old, position) {
   }
   return el(
     "li",
-    { class: "tv-row" },
+    { class: rowClass("tv-row", song) },
     el("span", { class: "rank", text: String(position) }),
     art,
     el(
@@ -208,6 +211,7 @@ function queueRow(song, old, position) {
         "span",
         { class: "sub", text: `${song.song.artists} · ${personName(song.added_by)}` },
         hostBadge(song.added_by),
+        fallbackLabel(song),
       ),
     ),
     el("span", {
