@@ -32,6 +32,11 @@ async def test_demo_mode_spotify_search_uses_the_local_catalog(
         "image_url",
         "source",
         "explicit",
+        # additive (party rules' search marks): the iOS app ignores keys it does not decode
+        "allowed",
+        "reason",
+        "already_queued",
+        "my_vote",
     }
 
 

@@ -281,8 +281,10 @@ def test_guests_get_clear_messages(live_server: LiveServer, open_page: Any) -> N
     assert locked.status_code == 200
     expect(page.locator("#locked-note")).to_be_visible()
     page.fill("#search", "september")
-    page.locator("#results li button.add").first.click()
-    expect(page.locator("#toast")).to_contain_text("The host locked the queue")
+    # The search marks say so on the result itself (its add button is disabled).
+    result = page.locator("#results li").first
+    expect(result.locator(".reason")).to_have_text("The host has locked the queue.")
+    expect(result.locator("button.add")).to_be_disabled()
 
     # Rate limited: the vote is rolled back and the wait is spelled out.
     def limited(route: Any) -> None:
@@ -409,6 +411,61 @@ def test_track_names_render_as_text(live_server: LiveServer, open_page: Any) -> 
         assert view.locator("[onload], [onerror], b, :not(.eq) > i").count() == 0
         assert view.locator("script:not([src])").count() == 0
     shoot(page, "guest-injection-phone")
+
+
+def test_the_rules_that_bite_show_on_the_page(live_server: LiveServer, open_page: Any) -> None:
+    """The host's rules reach the guest page: a blocked artist's result is greyed with the
+    reason and cannot be added; the vote buttons follow the vote mode, live."""
+    party, _ = live_server.create_party()
+    live_server.add(party.host, live_server.search(party.host, "dancing queen"))  # plays
+    live_server.add(party.host, live_server.search(party.host, "billie jean"))  # waits
+    blocked = live_server.http.patch(
+        "/api/v1/sessions/current/settings",
+        json={"blocked_artists": ["queen"]},
+        headers=party.host,
+    )
+    assert blocked.status_code == 200, blocked.text
+    page = open_page(f"{live_server.base_url}/join/{party.code}")
+    join(page, "Robin")
+
+    page.fill("#search", "bohemian rhapsody")
+    refused = page.locator(
+        "#results li", has=page.locator(".title", has_text=re.compile("^Bohemian Rhapsody$"))
+    ).first
+    expect(refused).to_have_class(re.compile(r"\brefused\b"))
+    expect(refused.locator(".reason")).to_have_text(
+        "The host has blocked this song or artist at this party."
+    )
+    expect(refused.locator("button.add")).to_be_disabled()
+    # A track the rules allow stays addable; a queued one says so.
+    page.fill("#search", "billie jean")
+    allowed = page.locator(
+        "#results li", has=page.locator(".title", has_text=re.compile("^Billie Jean$"))
+    ).first
+    expect(allowed.locator("button.add")).to_be_enabled()
+    expect(allowed.locator(".in-queue")).to_contain_text("adding it again is your upvote")
+    expect(allowed).not_to_have_class(re.compile(r"\brefused\b"))
+    shoot(page, "guest-search-refused-phone")
+
+    # Vote modes, live over the socket: up_only drops the downvote, off drops both.
+    row = page.locator("#queue li").first
+    expect(row.locator("button.vote.down")).to_be_visible()
+    for mode, up, down in (("up_only", 1, 0), ("off", 0, 0), ("up_down", 1, 1)):
+        changed = live_server.http.patch(
+            "/api/v1/sessions/current/settings", json={"vote_mode": mode}, headers=party.host
+        )
+        assert changed.status_code == 200, changed.text
+        expect(row.locator("button.vote.down")).to_have_count(down)
+        expect(row.locator("button.vote.up")).to_have_count(up)
+    # New rules re-mark the results shown: unblocking makes the result addable again.
+    page.fill("#search", "bohemian rhapsody")
+    expect(refused.locator("button.add")).to_be_disabled()
+    unblocked = live_server.http.patch(
+        "/api/v1/sessions/current/settings", json={"blocked_artists": []}, headers=party.host
+    )
+    assert unblocked.status_code == 200, unblocked.text
+    expect(refused.locator("button.add")).to_be_enabled()
+    expect(refused.locator(".reason")).to_have_count(0)
 
 
 def wait_until(

@@ -91,14 +91,9 @@ class Track(BaseModel):
     explicit: bool | None = Field(default=None, examples=[False])
 
 
-class TrackList(BaseModel):
-    """`GET /spotify/search`: the shape the iOS app reads."""
-
-    tracks: list[Track]
-
-
 class SearchResults(BaseModel):
-    """`GET /catalog/search`: the tracks and the catalog they came from."""
+    """A catalog search: the tracks and the catalog they came from (the routes answer them
+    marked for the caller's party, party/schemas.py MarkedSearchResults)."""
 
     tracks: list[Track]
     source: Source | None = None

@@ -227,9 +227,13 @@ def content_refusal(
         return party_errors.ExplicitNotAllowed()
     if _blocked(settings, track):
         return party_errors.TrackBlocked()
-    if settings.no_repeat_minutes and (
-        (track.source, track.id) in facts.recent
-        or (track.isrc and track.isrc in facts.recent_isrcs)
+    if (
+        settings.no_repeat_minutes
+        and not queued
+        and (
+            (track.source, track.id) in facts.recent
+            or (track.isrc and track.isrc in facts.recent_isrcs)
+        )
     ):
         return party_errors.RecentlyPlayed(
             f"This song played in the last {settings.no_repeat_minutes} minutes; pick another."

@@ -278,6 +278,51 @@ class VoteOut(BaseModel):
     total_votes: int
 
 
+# Search results marked by the caller's party (party/marking.py, API.md §7 "Search marks").
+
+
+class ReasonOut(BaseModel):
+    """Why the caller may not add a track: the code and sentence `POST /songs/add` would
+    answer with now."""
+
+    code: str = Field(max_length=64, examples=["track_blocked"])
+    message: str = Field(
+        max_length=500, examples=["The host has blocked this song or artist at this party."]
+    )
+
+
+class MarkedTrack(Track):
+    """A search result with the caller's party's marks. Outside an active party: allowed,
+    no reason, not queued, no vote."""
+
+    allowed: bool = Field(
+        default=True, description="Whether adding it now would be accepted (party/rules.py)."
+    )
+    reason: ReasonOut | None = Field(default=None, description="Why not, when not allowed.")
+    already_queued: bool = Field(
+        default=False, description="It waits in your party's queue: adding it is an upvote."
+    )
+    my_vote: Literal[1, -1] | None = Field(
+        default=None, description="Your vote on its waiting entry, if any."
+    )
+
+
+_MARKS = ("allowed", "reason", "already_queued", "my_vote")
+
+
+class MarkedTrackList(BaseModel):
+    """`GET /spotify/search`: the shape the iOS app reads (it ignores the marks)."""
+
+    tracks: list[MarkedTrack]
+
+
+class MarkedSearchResults(BaseModel):
+    """`GET /catalog/search`: the marked tracks and the catalog they came from."""
+
+    tracks: list[MarkedTrack]
+    source: Source | None = None
+
+
 class AddSongIn(BaseModel):
     """The track to add. `source` and `id` say which track; the server looks it up in its
     catalog and stores and shows the catalog's metadata. A search result may be sent as it
@@ -295,10 +340,15 @@ class AddSongIn(BaseModel):
     duration_ms: int | None = Field(default=None, ge=0, le=3_600_000)
     image_url: ImageUrl = None
     explicit: bool | None = None
+    # A search result's marks (MarkedTrack), accepted so it can be sent as it came; ignored.
+    allowed: bool | None = None
+    reason: ReasonOut | None = None
+    already_queued: bool | None = None
+    my_vote: Literal[1, -1] | None = None
 
     def as_sent(self) -> Track | None:
         """The client's own description of the track (used only under
         ALLOW_UNVERIFIED_TRACKS), or None when it is incomplete."""
         if self.name is None or self.artists is None or self.duration_ms is None:
             return None
-        return Track.model_validate(self.model_dump())
+        return Track.model_validate(self.model_dump(exclude=set(_MARKS)))

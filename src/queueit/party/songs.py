@@ -61,11 +61,8 @@ async def begin_add(
     `track`, the catalog's record (party/rules.py may_add). The track is stored after this,
     so a refused add writes nothing."""
     party = await guards.locked_party_of(uow, actor)
-    # Co-hosts add as guests do (the table: only the host adds while locked, only the host is
-    # uncapped), so the hot add path does not read their role.
-    role = roles.Role.host if party.host_id == actor.id else roles.Role.guest
     existing = await queue_repository.find_queued(uow.session, party.id, track.source, track.id)
-    adding = Adding(party=party, actor=actor, role=role, existing=existing)
+    adding = adding_in(party, actor, existing=existing)
     party_rules = rules.settings_of(party.settings)
     facts = await add_facts(
         uow, adding, party_rules, max_songs_per_guest=max_songs_per_guest, new=existing is None
@@ -74,6 +71,15 @@ async def begin_add(
     if refusal is not None:
         raise refusal
     return adding
+
+
+def adding_in(party: Party, actor: User, *, existing: QueuedSong | None = None) -> Adding:
+    """`actor` adding to `party`, in the role the add rules give them (the search marks use
+    the same, unlocked, party/marking.py)."""
+    # Co-hosts add as guests do (the table: only the host adds while locked, only the host is
+    # uncapped), so the hot add path does not read their role.
+    role = roles.Role.host if party.host_id == actor.id else roles.Role.guest
+    return Adding(party=party, actor=actor, role=role, existing=existing)
 
 
 async def add_song(

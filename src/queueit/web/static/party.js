@@ -5,7 +5,7 @@ import { forgetExports, offerEndedExports } from "./export.js";
 import { banner, coolingDown, describe, handleCommon, hooks, show, state, toast } from "./guest.js";
 import { renderHeader, renderNow, renderQueue } from "./queue.js";
 import { PartySocket } from "./realtime.js";
-import { renderResults } from "./search.js";
+import { refreshMarks, renderResults } from "./search.js";
 
 export function enterParty(party) {
   stopParty();
@@ -82,15 +82,20 @@ export function applyEvent(event, data) {
       renderQueue();
       break;
     }
-    case "session.updated":
+    case "session.updated": {
+      const before = JSON.stringify([party.session.is_locked, party.session.settings]);
       Object.assign(party.session, { is_locked: data.is_locked, is_paused: data.is_paused });
+      if (data.settings) party.session.settings = data.settings;
       party.participant_count = data.participant_count;
       party.skip_request_count = data.skip_request_count;
       renderHeader();
       renderNow();
-      renderQueue();
+      renderQueue(); // the vote buttons follow the vote mode
       renderResults();
+      // New rules or a lock change what may be added: ask for the results' marks again.
+      if (JSON.stringify([party.session.is_locked, party.session.settings]) !== before) refreshMarks();
       break;
+    }
     case "session.ended":
       showEnded();
       break;

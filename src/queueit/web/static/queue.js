@@ -62,33 +62,20 @@ export function renderQueue() {
   $("queue-more").textContent = more > 0 ? `and ${more} more` : "";
 }
 
+// The host's vote mode (session.settings.vote_mode): up_down, up_only (no downvote) or off.
+export function voteMode() {
+  const settings = state.party && state.party.session.settings;
+  return (settings && settings.vote_mode) || "up_down";
+}
+
 export function queueRow(song, old) {
+  const mode = voteMode();
   const mine = state.party.my_votes[song.id] || 0;
   const pending = state.pendingVotes.has(song.id);
   const position = state.party.queue.indexOf(song) + 1;
   const art = artFor(song.song, old);
-  const up = el(
-    "button",
-    {
-      class: `vote up${mine === 1 ? " on" : ""}`,
-      type: "button",
-      "aria-label": `Upvote ${song.song.name}`,
-      "aria-pressed": String(mine === 1),
-      onclick: () => castVote(song.id, 1),
-    },
-    icon("up"),
-  );
-  const down = el(
-    "button",
-    {
-      class: `vote down${mine === -1 ? " on" : ""}`,
-      type: "button",
-      "aria-label": `Downvote ${song.song.name}`,
-      "aria-pressed": String(mine === -1),
-      onclick: () => castVote(song.id, -1),
-    },
-    icon("down"),
-  );
+  const up = mode === "off" ? null : voteButton(song, 1, mine);
+  const down = mode === "up_down" ? voteButton(song, -1, mine) : null;
   const score = el("span", {
     class: `score${song.votes > 0 ? " pos" : song.votes < 0 ? " neg" : ""}${pending ? " pending" : ""}`,
     text: formatCount(song.votes),
@@ -110,7 +97,22 @@ export function queueRow(song, old) {
         fallbackLabel(song),
       ),
     ),
-    el("div", { class: "votes" }, up, score, down),
+    el("div", { class: `votes${mode === "up_down" ? "" : ` votes-${mode}`}` }, up, score, down),
+  );
+}
+
+function voteButton(song, direction, mine) {
+  const up = direction === 1;
+  return el(
+    "button",
+    {
+      class: `vote ${up ? "up" : "down"}${mine === direction ? " on" : ""}`,
+      type: "button",
+      "aria-label": `${up ? "Upvote" : "Downvote"} ${song.song.name}`,
+      "aria-pressed": String(mine === direction),
+      onclick: () => castVote(song.id, direction),
+    },
+    icon(up ? "up" : "down"),
   );
 }
 

@@ -1,46 +1,65 @@
 // The guest page's catalog search and "add".
 import { api } from "./api.js";
 import { $, el, fillArt, icon, sortQueue } from "./common.js";
-import { coolingDown, describe, handleCommon, isHost, state, toast } from "./guest.js";
-import { renderQueue } from "./queue.js";
+import { coolingDown, describe, handleCommon, state, toast } from "./guest.js";
+import { renderQueue, voteMode } from "./queue.js";
 
 export const SEARCH_DELAY_MS = 350;
 
+// Each result carries the server's marks for this party (API.md §7 "Search marks"): a track
+// the rules refuse is greyed out with the reason, and its add button is disabled.
 export function renderResults() {
   const list = $("results");
-  const queued = new Set((state.party ? state.party.queue : []).map((s) => `${s.song.source}:${s.song.id}`));
-  const locked = state.party && state.party.session.is_locked && !isHost();
+  const party = state.party;
+  const queue = party ? party.queue : [];
+  const queued = new Set(queue.map((s) => `${s.song.source}:${s.song.id}`));
+  // The page's queue is live; the mark is as of the search. Trust the mark only for songs
+  // past the part of the queue the page holds.
+  const wholeQueue = !party || queue.length >= (party.queue_total || 0);
   list.replaceChildren(
     ...state.lastResults.map((track) => {
       const key = `${track.source}:${track.id}`;
       const art = el("div", { class: "art art-small" });
       fillArt(art, track);
-      const inQueue = queued.has(key);
+      const inQueue = queued.has(key) || (!wholeQueue && Boolean(track.already_queued));
+      const refused = track.allowed === false;
+      const reason = refused && track.reason ? track.reason.message : "";
       const add = el(
         "button",
         {
-          // Locked: still clickable, so the guest learns why nothing is added.
-          class: `add${inQueue ? " done" : ""}${locked ? " locked" : ""}`,
+          class: `add${inQueue ? " done" : ""}`,
           type: "button",
-          "aria-label": inQueue ? `${track.name} is in the queue: upvote it` : `Add ${track.name}`,
+          disabled: refused,
+          "aria-label": refused
+            ? `${track.name} cannot be added: ${reason}`
+            : inQueue
+              ? `${track.name} is in the queue: upvote it`
+              : `Add ${track.name}`,
           onclick: (event) => addTrack(track, event.currentTarget),
         },
         icon(inQueue ? "check" : "plus"),
       );
       return el(
         "li",
-        { class: "row result" },
+        { class: `row result${refused ? " refused" : ""}`, dataset: refused ? { reason: track.reason?.code || "" } : {} },
         art,
         el(
           "div",
           { class: "row-text" },
           el("span", { class: "title", text: track.name }),
           el("span", { class: "sub", text: [track.artists, track.album].filter(Boolean).join(" · ") }),
+          reason ? el("span", { class: "reason", text: reason }) : null,
+          !reason && inQueue ? el("span", { class: "in-queue", text: inQueueText() }) : null,
         ),
         add,
       );
     }),
   );
+}
+
+function inQueueText() {
+  // With voting off, adding a waiting song again changes nothing (the server answers 200).
+  return voteMode() === "off" ? "In the queue" : "In the queue: adding it again is your upvote";
 }
 
 export async function addTrack(track, button) {
@@ -87,6 +106,11 @@ export async function addTrack(track, button) {
   } finally {
     button.classList.remove("busy");
   }
+}
+
+// The party's rules or lock changed: the marks of the results shown may have too.
+export function refreshMarks() {
+  if (state.lastResults.length && $("search").value.trim()) runSearch();
 }
 
 export function scheduleSearch() {
