@@ -623,3 +623,33 @@ def test_a_kicked_guest_is_told_and_does_not_reconnect(
     expect(page.locator("#join-error")).to_have_text("You were banned from this party.")
     assert len(routes) == 2
     assert [code for code, _ in closes] == [4410, 4410]
+
+
+def test_the_page_shows_the_fair_play_order(live_server: LiveServer, open_page: Any) -> None:
+    """Under fair play the page keeps the server's order (turns depend on what each guest
+    already had played): a guest's first song goes before the host's second and third,
+    live when the host turns it on, and after a reload."""
+    party, _ = live_server.create_party()
+    host_songs = [live_server.search(party.host, q) for q in ("dancing queen", "billie jean")]
+    host_songs.append(live_server.search(party.host, "imagine"))
+    for song in host_songs:
+        live_server.add(party.host, song)  # the first plays
+    guest = live_server.host()  # any account: it joins as a guest
+    joined = live_server.http.post(
+        "/api/v1/sessions/join", json={"join_code": party.code}, headers=guest
+    )
+    assert joined.status_code == 200, joined.text
+    guests_song = live_server.search(guest, "bohemian rhapsody")
+    live_server.add(guest, guests_song)
+    names = [song["name"] for song in (*host_songs[1:], guests_song)]
+
+    page = open_page(f"{live_server.base_url}/join/{party.code}")
+    join(page, "Fay")
+    expect(titles(page)).to_have_text(names)  # plain order: oldest first
+    fair = live_server.http.patch(
+        "/api/v1/sessions/current/settings", json={"fair_play": True}, headers=party.host
+    )
+    assert fair.status_code == 200, fair.text
+    expect(titles(page)).to_have_text([names[2], names[0], names[1]])
+    page.reload()
+    expect(titles(page)).to_have_text([names[2], names[0], names[1]])

@@ -122,7 +122,15 @@ export function fillArt(container, track) {
 
 // The server's play order (queue/repository.play_order): votes desc; within a total, songs
 // that fell into it first (latest fall first), then risers and new songs (oldest first).
-export function sortQueue(queue) {
+// Whether the party plays in the fair-play order (party/ordering.py): turns depend on what
+// each contributor already had played, which the page does not know, so it keeps the
+// server's order and asks for a fresh snapshot when a vote may have moved a song.
+export function fairPlay(session) {
+  return Boolean(session && session.settings && session.settings.fair_play);
+}
+
+export function sortQueue(queue, session) {
+  if (fairPlay(session)) return queue.slice();
   const time = (value) => Date.parse(value) || 0;
   return queue.slice().sort((a, b) => {
     if (a.votes !== b.votes) return b.votes - a.votes;

@@ -1,6 +1,6 @@
 // The guest page's party: the live socket, events, the polling fallback, skip, leave.
 import { api } from "./api.js";
-import { $, sortQueue } from "./common.js";
+import { $, fairPlay, sortQueue } from "./common.js";
 import { forgetExports, offerEndedExports } from "./export.js";
 import { banner, coolingDown, describe, handleCommon, hooks, show, state, toast } from "./guest.js";
 import { renderHeader, renderNow, renderQueue } from "./queue.js";
@@ -40,7 +40,7 @@ export function stopParty() {
 }
 
 export function normalise(party) {
-  return { ...party, queue: sortQueue(party.queue || []), my_votes: { ...(party.my_votes || {}) } };
+  return { ...party, queue: sortQueue(party.queue || [], party.session), my_votes: { ...(party.my_votes || {}) } };
 }
 
 export function applyEvent(event, data) {
@@ -55,13 +55,14 @@ export function applyEvent(event, data) {
         song.entered_tier_by_gain = data.entered_tier_by_gain;
         song.last_entered_tier_at = data.last_entered_tier_at;
         if (data.is_fallback !== undefined) song.is_fallback = data.is_fallback;
-        party.queue = sortQueue(party.queue);
+        party.queue = sortQueue(party.queue, party.session);
         renderQueue();
+        if (fairPlay(party.session) && state.socket) state.socket.resync();
       }
       break;
     }
     case "queue.updated":
-      party.queue = sortQueue(data.queue || []);
+      party.queue = sortQueue(data.queue || [], party.session);
       party.queue_total = data.queue_total;
       renderQueue();
       break;

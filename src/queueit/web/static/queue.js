@@ -147,7 +147,7 @@ export async function castVote(songId, direction) {
   const mine = state.requestNumber;
   const eventsBefore = state.voteEvents.get(songId) || 0;
   state.pendingVotes.set(songId, mine);
-  party.queue = sortQueue(party.queue);
+  party.queue = sortQueue(party.queue, party.session);
   renderQueue();
   try {
     const result = await api(`/songs/${songId}/vote`, {
@@ -179,7 +179,7 @@ export async function castVote(songId, direction) {
     if (state.pendingVotes.get(songId) === mine) state.pendingVotes.delete(songId);
   }
   if (state.party === party) {
-    party.queue = sortQueue(party.queue);
+    party.queue = sortQueue(party.queue, party.session);
     renderQueue();
   }
 }

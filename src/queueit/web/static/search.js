@@ -96,7 +96,7 @@ export async function addTrack(track, button) {
     if (queued.status === "queued") {
       if (index >= 0) state.party.queue[index] = queued;
       else state.party.queue.push(queued);
-      state.party.queue = sortQueue(state.party.queue);
+      state.party.queue = sortQueue(state.party.queue, state.party.session);
     }
     renderQueue();
     renderResults();

@@ -15,6 +15,7 @@ import {
   rowClass,
   showAddedBy,
   skipsNeeded,
+  fairPlay,
   sortQueue,
 } from "./common.js";
 import { PartySocket } from "./realtime.js";
@@ -56,7 +57,7 @@ const expired = () =>
 const over = () => screen("The party is over", "Thanks for dancing! The host has ended this party.");
 
 function show(fresh) {
-  party = { ...fresh, queue: sortQueue(fresh.queue || []) };
+  party = { ...fresh, queue: sortQueue(fresh.queue || [], fresh.session) };
   render(party);
 }
 
@@ -70,11 +71,12 @@ function applyEvent(event, data) {
       song.entered_tier_by_gain = data.entered_tier_by_gain;
       song.last_entered_tier_at = data.last_entered_tier_at;
       if (data.is_fallback !== undefined) song.is_fallback = data.is_fallback;
-      party.queue = sortQueue(party.queue);
+      party.queue = sortQueue(party.queue, party.session);
+      if (fairPlay(party.session) && socket) socket.resync();
       break;
     }
     case "queue.updated":
-      party.queue = sortQueue(data.queue || []);
+      party.queue = sortQueue(data.queue || [], party.session);
       party.queue_total = data.queue_total;
       break;
     case "now_playing.updated": {
@@ -88,6 +90,7 @@ function applyEvent(event, data) {
     }
     case "session.updated":
       Object.assign(party.session, { is_locked: data.is_locked, is_paused: data.is_paused });
+      if (data.settings) party.session.settings = data.settings;
       party.participant_count = data.participant_count;
       party.skip_request_count = data.skip_request_count;
       break;
