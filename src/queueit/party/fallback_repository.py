@@ -118,17 +118,9 @@ async def insert_fallback(
     host_id: uuid.UUID | None,
     at: datetime,
 ) -> None:
-    await db.execute(
-        insert(QueuedSong).values(
-            id=uuid.uuid4(),
-            party_id=party_id,
-            song_id=song_id,
-            added_by_id=host_id,
-            status=SongStatus.queued,
-            votes=0,
-            entered_tier_by_gain=True,
-            last_entered_tier_at=at,
-            added_at=at,
-            is_fallback=True,
+    db.add(
+        QueuedSong.waiting(
+            party_id=party_id, song_id=song_id, added_by_id=host_id, at=at, is_fallback=True
         )
     )
+    await db.flush()

@@ -154,6 +154,31 @@ class QueuedSong(Base):
     # Queued by autofill from the host's fallback source (docs/DOMAIN.md "Fallback source").
     is_fallback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
+    @classmethod
+    def waiting(
+        cls,
+        *,
+        party_id: uuid.UUID,
+        song_id: uuid.UUID,
+        added_by_id: uuid.UUID | None,
+        at: datetime,
+        is_fallback: bool = False,
+    ) -> QueuedSong:
+        """A song entering the queue at `at`: no votes yet, a gainer into the 0 tier (the
+        ordering rule's starting point for every new entry)."""
+        return cls(
+            id=uuid.uuid4(),
+            party_id=party_id,
+            song_id=song_id,
+            added_by_id=added_by_id,
+            status=SongStatus.queued,
+            votes=0,
+            entered_tier_by_gain=True,
+            last_entered_tier_at=at,
+            added_at=at,
+            is_fallback=is_fallback,
+        )
+
 
 class FallbackSource(Base):
     """The host's fallback source of a party: what kind it is and a label to show."""

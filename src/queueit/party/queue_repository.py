@@ -213,17 +213,8 @@ async def count_added_by(db: AsyncSession, party_id: uuid.UUID, user_id: uuid.UU
 async def insert_queued(
     db: AsyncSession, *, party_id: uuid.UUID, song_id: uuid.UUID, user_id: uuid.UUID
 ) -> QueuedSong:
-    now = utcnow()
-    queued = QueuedSong(
-        id=uuid.uuid4(),
-        party_id=party_id,
-        song_id=song_id,
-        added_by_id=user_id,
-        status=SongStatus.queued,
-        votes=0,
-        entered_tier_by_gain=True,
-        last_entered_tier_at=now,
-        added_at=now,
+    queued = QueuedSong.waiting(
+        party_id=party_id, song_id=song_id, added_by_id=user_id, at=utcnow()
     )
     db.add(queued)
     await db.flush()
