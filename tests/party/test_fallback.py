@@ -215,6 +215,15 @@ async def test_unknown_tracks_and_bad_bodies_are_refused(client: httpx.AsyncClie
         f"{API}/sessions/current/fallback", json={"kind": "radio"}, headers=host
     )
     assert wrong.status_code == 422
+    # The seed becomes the label members read: the text rule holds (a bidi override here
+    # would reverse what follows it on every member's screen).
+    spoofed = await client.put(
+        f"{API}/sessions/current/fallback",
+        json={"kind": "catalog", "seed": "queen\u202e"},
+        headers=host,
+    )
+    assert spoofed.status_code == 422 and spoofed.json()["code"] == "validation_error"
+    assert (await client.get(f"{API}/sessions/current/fallback", headers=host)).json() is None
     assert (await current(client, host))["current_song"] is None
 
 

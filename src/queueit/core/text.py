@@ -120,8 +120,9 @@ RequiredTrackText = Annotated[
     text_schema(500, minLength=1, pattern=REQUIRED_TEXT_PATTERN),
 ]
 
-# A required title of at most 100 characters (Spotify's limit for a playlist name).
-RequiredTitle = Annotated[
+# Required short text of at most 100 characters under the text rule: a playlist name
+# (Spotify's limit), a block-list entry, a fallback seed.
+RequiredShortText = Annotated[
     str,
     BeforeValidator(clean_text),
     _max_length(100),

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from queueit.catalog.schemas import ProviderId, Source, Track
-from queueit.core.text import STRICT_BODY
+from queueit.core.text import STRICT_BODY, RequiredShortText
 
 MAX_FALLBACK_TRACKS = 500  # a source is cut off here (a playlist, the id list)
 
@@ -56,7 +56,7 @@ class FallbackCatalogIn(BaseModel):
     model_config = STRICT_BODY
 
     kind: Literal["catalog"]
-    seed: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    seed: RequiredShortText = Field(examples=["queen"])
 
 
 FallbackIn = Annotated[

@@ -15,16 +15,14 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationError,
 )
 
 from queueit.catalog.schemas import Track
 from queueit.core import errors
-from queueit.core.text import REQUIRED_TEXT_PATTERN, clean_text, text_schema
+from queueit.core.text import RequiredShortText
 from queueit.party import errors as party_errors
 
 
@@ -39,13 +37,7 @@ class WhoMayAdd(StrEnum):
     host_only = "host_only"
 
 
-BlockEntry = Annotated[
-    str,
-    BeforeValidator(clean_text),  # the text rule (core/text.py), trimmed
-    StringConstraints(min_length=1, max_length=100),
-    text_schema(100, minLength=1, pattern=REQUIRED_TEXT_PATTERN),
-]
-BlockList = Annotated[list[BlockEntry], Field(max_length=200)]
+BlockList = Annotated[list[RequiredShortText], Field(max_length=200)]
 
 
 class PartySettings(BaseModel):

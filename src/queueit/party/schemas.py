@@ -22,7 +22,7 @@ from queueit.core.text import (
     SPACE,
     STRICT_BODY,
     CleanStr,
-    RequiredTitle,
+    RequiredShortText,
     RequiredTrackText,
     TrackText,
 )
@@ -244,7 +244,7 @@ class PlaylistExportIn(BaseModel):
         description="A Spotify user access token with `playlist-modify-private` (and"
         " `playlist-modify-public` for a public playlist).",
     )
-    name: RequiredTitle | None = Field(
+    name: RequiredShortText | None = Field(
         default=None, description="Default: `QueueIT <join code> <date>`.", examples=["Party!"]
     )
     public: bool = False
