@@ -4,10 +4,12 @@ one code path for all modes, and local token minting."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ MAX_TOKEN_BYTES = 8192
 ASYMMETRIC_ALGORITHMS = ("ES256", "RS256")
 AUDIENCE = "authenticated"
 LOCAL_ISSUER = "queueit-local"
+VERIFIED_CACHE_ENTRIES = 10_000
 
 
 class AuthUnavailable(errors.ServiceUnavailable):
@@ -148,14 +151,65 @@ def _usable_keys(document: object) -> dict[str, jwt.PyJWK]:
     return keys
 
 
+class VerifiedTokens:
+    """Tokens this process verified, with their claims, until each token's `exp` (issue 17:
+    a client sends the same token on every request for its lifetime). Keyed by the token's
+    SHA-256, never the token itself; bounded (least recently used out); only tokens that
+    passed every check get in, and an entry at or past its `exp` is dropped, so the token is
+    verified again (and refused as expired)."""
+
+    def __init__(
+        self,
+        *,
+        max_entries: int = VERIFIED_CACHE_ENTRIES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_entries = max_entries
+        self.clock = clock  # wall-clock seconds, as `exp` is
+        self._claims: OrderedDict[bytes, Claims] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._claims)
+
+    @staticmethod
+    def key(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, key: bytes) -> Claims | None:
+        claims = self._claims.get(key)
+        if claims is None:
+            return None
+        if self.clock() >= claims.expires_at:
+            del self._claims[key]
+            return None
+        self._claims.move_to_end(key)
+        return claims
+
+    def put(self, key: bytes, claims: Claims) -> None:
+        if self.max_entries <= 0 or self.clock() >= claims.expires_at:
+            return  # accepted within the leeway: verified every time, never cached
+        self._claims[key] = claims
+        self._claims.move_to_end(key)
+        while len(self._claims) > self.max_entries:
+            self._claims.popitem(last=False)
+
+
 class TokenVerifier:
     """Verifies access tokens. HS256 and asymmetric algorithms go through separate decode calls,
     each with a single-algorithm list, so a token can never pick the algorithm family."""
 
-    def __init__(self, settings: Settings, *, hs_secret: str, jwks: JwksCache | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        hs_secret: str,
+        jwks: JwksCache | None,
+        verified: VerifiedTokens | None = None,
+    ) -> None:
         self.settings = settings
         self.hs_secret = hs_secret
         self.jwks = jwks
+        self.verified = verified if verified is not None else VerifiedTokens()
         self.local = settings.auth_mode == "local"
         # Local mode pins our own issuer; Supabase mode its project's (the legacy HS256 secret
         # alone names no project, so there the issuer is not known).
@@ -168,6 +222,14 @@ class TokenVerifier:
             raise errors.TokenMissing()
         if len(token) > MAX_TOKEN_BYTES:
             raise errors.Unauthorized("The access token is too large.")
+        key = self.verified.key(token)
+        claims = self.verified.get(key)
+        if claims is None:
+            claims = await self._verify(token)
+            self.verified.put(key, claims)
+        return claims
+
+    async def _verify(self, token: str) -> Claims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
