@@ -5,10 +5,12 @@ PostgreSQL with row-level security, CPU time per request (best of 3 rounds) of
 - `GET /bench/current` (the bare route: the stack and the read model's splice),
 - `GET /users/me` (the stack, the token check and the caller's transaction: pool pre-ping,
   BEGIN, RLS `set_config`, the user row, COMMIT),
-- `GET /sessions/current` (the same, plus the read model's one statement and the splice),
+- `GET /sessions/current` (a hit: the token, from the verified-token cache, and one
+  statement, `queueit_rls.caller_current`, then the splice: party/read_model_caller.py),
 
-and, below the HTTP layer, the token check alone, a unit of work with the caller's row, and
-the same with the read model's statement. The differences are the cost of each layer.
+and, below the HTTP layer, the token check alone (a cache hit), a unit of work with the
+caller's row, the same with the read model's statement (the general path of a hit), and the
+one-statement answer of a hit. The differences are the cost of each layer.
 
     python -m bench.read_path [--database-url URL] [--requests 1000]
 
@@ -119,8 +121,16 @@ async def main(url: str, requests: int) -> None:
                         uow.session, user.current_party_id, user.id
                     )
 
+            async def fast() -> None:
+                # None every PRESENCE_WRITE_INTERVAL: the route then takes the general path
+                # once, for the presence write (not measured here).
+                await state.fast_path.current(
+                    cache=state.read_model, claims=claims, queue_limit=100, queue_offset=0
+                )
+
             for name, run in (
                 ("token check", verify),
+                ("one-statement hit (fast path)", fast),
                 ("unit of work + the caller's row", caller),
                 ("  + the read model's statement", caller_and_view),
             ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -62,6 +63,13 @@ async def verified_claims(request: Request, state: AppState, token: str) -> Clai
 
 
 async def get_claims(request: Request, state: State, credentials: Bearer) -> Claims:
+    return await bearer_claims(request, state, credentials)
+
+
+async def bearer_claims(
+    request: Request, state: AppState, credentials: HTTPAuthorizationCredentials | None
+) -> Claims:
+    """The verified claims of the request's bearer token (401 when missing or invalid)."""
     token = credentials.credentials if credentials is not None else ""
     if not token and request.headers.get("authorization"):
         raise errors.Unauthorized("The Authorization header must be 'Bearer <token>'.")
@@ -76,6 +84,15 @@ async def get_current_user(uow: Uow, claims: VerifiedClaims) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+@asynccontextmanager
+async def caller_uow(state: AppState, claims: Claims) -> AsyncIterator[tuple[UnitOfWork, User]]:
+    """`Uow` and `CurrentUser` for a route that resolves them only when it needs them (GET
+    /sessions/current, when its one-statement answer does not apply): the same unit of
+    work, committed before the response as the function-scoped dependency commits."""
+    async with open_uow(state.database) as uow:
+        yield uow, await users_service.current_user(uow, claims=claims)
 
 
 async def get_client_address(request: Request, state: State) -> str:

@@ -6,9 +6,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Response
+from fastapi import Depends, Query, Request, Response
 
-from queueit.api.deps import ClientAddress, CurrentUser, State, Uow, rate_limited
+from queueit.api.deps import (
+    Bearer,
+    ClientAddress,
+    CurrentUser,
+    State,
+    Uow,
+    bearer_claims,
+    caller_uow,
+    rate_limited,
+)
 from queueit.api.responses import json_response
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
@@ -102,9 +111,9 @@ async def join(
     responses=errors_for(401, 404, 422, 429),
 )
 async def current(
-    uow: Uow,
-    user: CurrentUser,
+    request: Request,
     state: State,
+    credentials: Bearer,
     response: Response,
     queue_limit: Limit = 100,
     queue_offset: Offset = 0,
@@ -113,13 +122,24 @@ async def current(
     and participant counts. 404 `no_active_session` when you are in none (or it ended).
     `participant_count`, `skip_request_count` and the members' names may be up to 2 seconds
     old; everything else is as of the request."""
-    body = await read_model.current(
-        uow,
+    # Not `Uow` + `CurrentUser`: a read-model hit is answered in one statement
+    # (party/read_model_caller.py); the unit of work opens only when that does not apply.
+    claims = await bearer_claims(request, state, credentials)
+    body = await state.fast_path.current(
         cache=state.read_model,
-        actor=user,
+        claims=claims,
         queue_limit=queue_limit,
         queue_offset=queue_offset,
     )
+    if body is None:
+        async with caller_uow(state, claims) as (uow, user):
+            body = await read_model.current(
+                uow,
+                cache=state.read_model,
+                actor=user,
+                queue_limit=queue_limit,
+                queue_offset=queue_offset,
+            )
     return json_response(body, headers_from=response)
 
 

@@ -15,6 +15,7 @@ from queueit.core.security import TokenVerifier
 from queueit.core.settings import Settings
 from queueit.core.uow import Database
 from queueit.party.read_model import Entry, ReadModel
+from queueit.party.read_model_caller import FastPath
 from queueit.party.schemas import CurrentSessionOut
 from queueit.realtime.runtime import Realtime
 
@@ -45,5 +46,10 @@ class AppState:
     health: HealthCache = field(default_factory=HealthCache)
     # GET /sessions/current's documents, this process's own (party/read_model.py)
     read_model: ReadModel = field(default_factory=ReadModel)
+    # ... and the one-statement answer of a hit on PostgreSQL (party/read_model_caller.py)
+    fast_path: FastPath = field(init=False)
     bench_current: CurrentSessionOut | None = None  # BENCH_ENDPOINTS only (health/bench.py)
     bench_entry: Entry | None = None  # the same, cut as the read model cuts it
+
+    def __post_init__(self) -> None:
+        self.fast_path = FastPath(self.database)

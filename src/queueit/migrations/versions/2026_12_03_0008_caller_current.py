@@ -1,0 +1,39 @@
+"""The caller's GET /sessions/current in one statement (issue 17).
+
+- PostgreSQL only (rls_0008/caller_current.py): `queueit_rls.caller_current(claims, sub)`,
+  a SECURITY INVOKER function that applies the caller's claims and role (as core/rls.py
+  does) and then reads, as queueit_user under the policies, the caller's user row, their
+  party's version and their own votes and skip request. No table changes; SQLite has nothing
+  to do (the embedded server answers through the general path).
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from queueit.migrations.rls_0008 import caller_current
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def _is_postgresql() -> bool:
+    return op.get_context().dialect.name == "postgresql"
+
+
+def upgrade() -> None:
+    if _is_postgresql():
+        for statement in caller_current.upgrade_statements():
+            op.execute(statement)
+
+
+def downgrade() -> None:
+    if _is_postgresql():
+        for statement in caller_current.downgrade_statements():
+            op.execute(statement)
