@@ -42,7 +42,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
-        pool_pre_ping=True,
+        # A ping is three round trips on asyncpg (BEGIN, ';', ROLLBACK) on every checkout.
+        # Under row-level security every use of a connection starts with a statement that can
+        # safely be tried again on a fresh connection when it finds a dead one (core/uow.py:
+        # the RLS statement; party/read_model_caller.py: its one read), so the pool hands
+        # connections out unpinged. Without RLS the first statement is a service's, which
+        # may write: there the pool keeps pinging.
+        pool_pre_ping=not settings.rls_enabled,
         pool_timeout=settings.database_timeout_seconds,
         connect_args={
             "timeout": settings.database_timeout_seconds,

@@ -9,11 +9,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from queueit.core import rls
 from queueit.core.events import DomainEvent, Publisher, discard
 from queueit.core.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -115,15 +119,39 @@ async def open_uow(database: Database, *, system: bool = False) -> AsyncIterator
     current_user calls it right after verifying the token; a TV link's views call
     `act_as_viewer`). Until then it runs with no caller, so every policy denies: a route that
     forgets to name its caller sees nothing rather than everything (docs/RLS.md)."""
-    async with database.sessionmaker() as session:
+    uow = await _begin(database, system=system)
+    try:
+        yield uow
+        await uow.commit()
+    except BaseException:
+        await uow.rollback()
+        raise
+    finally:
+        await uow.session.close()
+
+
+async def _begin(database: Database, *, system: bool) -> UnitOfWork:
+    """A unit of work with its identity set. Under row-level security its transaction begins
+    here, with the RLS statement: the first use of a pooled connection, which the pool no
+    longer pings first (core/engine.py). A connection found dead there has done nothing yet,
+    so the transaction is begun once more on a fresh one (the pool has already dropped the
+    connections as old as the dead one)."""
+    for attempt in (1, 2):
+        session = database.sessionmaker()
         uow = UnitOfWork(session=session, settings=database.settings, publisher=database.publisher)
         if system:
             await uow.act_as_system()
         else:
             await uow.act_as_nobody()
+        if uow._rls is None:
+            return uow
         try:
-            yield uow
-            await uow.commit()
-        except BaseException:
-            await uow.rollback()
-            raise
+            await session.connection()
+        except DBAPIError as exc:
+            await session.close()
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+            log.info("database_reconnect", error=type(exc.orig).__name__)
+            continue
+        return uow
+    raise AssertionError("unreachable")
