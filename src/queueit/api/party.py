@@ -19,6 +19,7 @@ from queueit.api.deps import (
     rate_limited,
 )
 from queueit.api.responses import json_response
+from queueit.api.state import AppState
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
 from queueit.core.routing import PrefixRouter
@@ -112,7 +113,6 @@ async def join(
 )
 async def current(
     request: Request,
-    state: State,
     credentials: Bearer,
     response: Response,
     queue_limit: Limit = 100,
@@ -122,8 +122,10 @@ async def current(
     and participant counts. 404 `no_active_session` when you are in none (or it ended).
     `participant_count`, `skip_request_count` and the members' names may be up to 2 seconds
     old; everything else is as of the request."""
-    # Not `Uow` + `CurrentUser`: a read-model hit is answered in one statement
-    # (party/read_model_caller.py); the unit of work opens only when that does not apply.
+    # Not `Uow` + `CurrentUser` (nor `State`: each dependency costs its resolution): a
+    # read-model hit is answered in one statement (party/read_model_caller.py); the unit of
+    # work opens only when that does not apply.
+    state: AppState = request.app.state.ctx
     claims = await bearer_claims(request, state, credentials)
     body = await state.fast_path.current(
         cache=state.read_model,

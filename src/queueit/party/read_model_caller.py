@@ -31,6 +31,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from sqlalchemy.util import greenlet_spawn
 
 from queueit.core import rls
 from queueit.core.security import Claims
@@ -113,20 +114,24 @@ class FastPath:
 
     async def _caller_row(self, claims: Claims) -> CallerRow | None:
         claims_json = json.dumps(rls.user_claims(claims.sub, is_anonymous=claims.is_anonymous))
+        engine = self.database.engine
         for attempt in (1, 2):
-            async with self.database.engine.connect() as connection:
-                raw = await connection.get_raw_connection()
-                driver: asyncpg.Connection[Any] = raw.driver_connection
-                try:
-                    rows = await driver.fetch(_CALLER_CURRENT, claims_json, str(claims.sub))
-                except _DISCONNECTS as exc:
-                    log.info("fast_path_disconnect", attempt=attempt, error=type(exc).__name__)
-                    await connection.invalidate()
-                    continue
-                except _UNSUPPORTED as exc:
-                    log.warning("fast_path_unsupported", error=type(exc).__name__)
-                    self.enabled = False
-                    return None
+            # The pool's connection itself, not an AsyncConnection around it: nothing here
+            # needs SQLAlchemy's statement machinery.
+            pooled = await engine.raw_connection()
+            try:
+                driver: asyncpg.Connection[Any] = pooled.driver_connection
+                rows = await driver.fetch(_CALLER_CURRENT, claims_json, str(claims.sub))
+            except _DISCONNECTS as exc:
+                log.info("fast_path_disconnect", attempt=attempt, error=type(exc).__name__)
+                await greenlet_spawn(pooled.invalidate, exc)
+                continue
+            except _UNSUPPORTED as exc:
+                log.warning("fast_path_unsupported", error=type(exc).__name__)
+                self.enabled = False
+                return None
+            finally:
+                await greenlet_spawn(pooled.close)  # back to the pool (or closed, if invalid)
             return _row_of(rows)
         return None
 
