@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, text, update
 
 from queueit.core import rls
+from queueit.party import read_model_caller
 from queueit.users.models import User
 from tests.factories import auth, make_host, make_user, token_for, track
 
@@ -214,3 +215,18 @@ async def test_a_killed_connection_costs_no_request(
         # The pool still holds the killed connection: the next request finds it.
         response = await client.request(method, path, json=body, headers=guest)
         assert response.status_code == 200, (method, path, response.text)
+
+
+async def test_a_database_without_the_function_answers_through_the_general_path(
+    app: FastAPI, client: httpx.AsyncClient, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("the function is PostgreSQL's")
+    _host, guest = await _party(client, "FASTU")
+    expected = await _general(app, client, guest)
+    missing = "SELECT * FROM queueit_rls.caller_current_missing($1, $2)"
+    monkeypatch.setattr(read_model_caller, "_CALLER_CURRENT", missing)
+    for _ in range(2):
+        response = await client.get(CURRENT, headers=guest)
+        assert response.status_code == 200 and response.content == expected
+    assert app.state.ctx.fast_path.enabled is False  # asked once, then not again
