@@ -43,6 +43,10 @@ class RlsIdentity:
         event.listen(self.session.sync_session, "after_begin", self._on_begin)
         event.listen(self.session.sync_session, "after_transaction_end", self._on_end)
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
     async def switch(self, role: str, claims: dict[str, Any]) -> None:
         self.role, self.claims = role, claims
         if self._in_transaction:  # already begun: apply now; otherwise at BEGIN

@@ -85,8 +85,9 @@ class UnitOfWork:
 
     async def act_as_nobody(self) -> None:
         """No caller: every policy denies. A request's starting point, so that a query made
-        before `act_as` sees nothing rather than everything."""
-        await self._switch(rls.RLS_USER_ROLE, {})
+        before `act_as` sees nothing rather than everything. Recorded only: the transaction
+        begins with the identity the unit of work takes next (or at its first query)."""
+        await self._switch(rls.RLS_USER_ROLE, {}, begin=False)
 
     @asynccontextmanager
     async def as_system(self) -> AsyncIterator[None]:
@@ -104,9 +105,26 @@ class UnitOfWork:
             if role is not None:
                 await self._switch(role, claims)
 
-    async def _switch(self, role: str, claims: dict[str, Any]) -> None:
-        if self._rls is not None:
-            await self._rls.switch(role, claims)
+    async def _switch(self, role: str, claims: dict[str, Any], *, begin: bool = True) -> None:
+        if self._rls is None:
+            return
+        await self._rls.switch(role, claims)
+        if begin and not self._rls.in_transaction:
+            await self._begin()
+
+    async def _begin(self) -> None:
+        """Begin the transaction now, with the RLS statement: the first use of a pooled
+        connection, which the pool no longer pings first (core/engine.py). A connection found
+        dead there has done nothing yet, so the transaction is begun once more on a fresh one
+        (the pool has already dropped the connections as old as the dead one)."""
+        try:
+            await self.session.connection()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.info("database_reconnect", error=type(exc.orig).__name__)
+            await self.session.rollback()
+            await self.session.connection()
 
 
 @asynccontextmanager
@@ -119,39 +137,15 @@ async def open_uow(database: Database, *, system: bool = False) -> AsyncIterator
     current_user calls it right after verifying the token; a TV link's views call
     `act_as_viewer`). Until then it runs with no caller, so every policy denies: a route that
     forgets to name its caller sees nothing rather than everything (docs/RLS.md)."""
-    uow = await _begin(database, system=system)
-    try:
-        yield uow
-        await uow.commit()
-    except BaseException:
-        await uow.rollback()
-        raise
-    finally:
-        await uow.session.close()
-
-
-async def _begin(database: Database, *, system: bool) -> UnitOfWork:
-    """A unit of work with its identity set. Under row-level security its transaction begins
-    here, with the RLS statement: the first use of a pooled connection, which the pool no
-    longer pings first (core/engine.py). A connection found dead there has done nothing yet,
-    so the transaction is begun once more on a fresh one (the pool has already dropped the
-    connections as old as the dead one)."""
-    for attempt in (1, 2):
-        session = database.sessionmaker()
+    async with database.sessionmaker() as session:
         uow = UnitOfWork(session=session, settings=database.settings, publisher=database.publisher)
         if system:
             await uow.act_as_system()
         else:
             await uow.act_as_nobody()
-        if uow._rls is None:
-            return uow
         try:
-            await session.connection()
-        except DBAPIError as exc:
-            await session.close()
-            if attempt == 2 or not exc.connection_invalidated:
-                raise
-            log.info("database_reconnect", error=type(exc.orig).__name__)
-            continue
-        return uow
-    raise AssertionError("unreachable")
+            yield uow
+            await uow.commit()
+        except BaseException:
+            await uow.rollback()
+            raise
