@@ -37,6 +37,17 @@ HTTP_IN_FLIGHT = Gauge(
     "queueit_http_requests_in_flight",
     "HTTP requests being served right now.",
 )
+
+
+class _InFlight:
+    """The request middleware counts here (a plain integer: every request changes it twice,
+    and only a scrape reads it)."""
+
+    requests = 0
+
+
+IN_FLIGHT = _InFlight()
+HTTP_IN_FLIGHT.set_function(lambda: IN_FLIGHT.requests)
 RATE_LIMITED = Counter(
     "queueit_rate_limited",
     "Requests rejected with 429 by scope (a fixed name per limit, e.g. 'search', 'vote').",
