@@ -173,10 +173,9 @@ class _RouteTemplates:
         route = scope.get("route")
         if route is None:
             return "unmatched"
-        fallback = str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
         router = getattr(scope.get("app"), "router", None)
         if router is None:
-            return fallback
+            return _own_path(route)
         index = self._by_router.get(id(router))
         if index is None or id(route) not in index:
             with self._lock:
@@ -195,7 +194,12 @@ class _RouteTemplates:
         for regex, template in candidates:
             if regex.match(path):
                 return template
-        return fallback
+        return _own_path(route)
+
+
+def _own_path(route: Any) -> str:
+    """The route's own template (the full one where FastAPI copies routes with their path)."""
+    return str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
 
 
 def _index(router: Any) -> _Index:
