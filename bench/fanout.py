@@ -164,6 +164,7 @@ async def fanout_phase(
             sent[key], answered[key] = began, done
 
     cpu_before = sum(s.cpu_seconds() for s in processes)
+    loadgen_before = time.process_time()
     started = time.perf_counter()
     pending = []
     for k in range(votes):
@@ -179,6 +180,8 @@ async def fanout_phase(
         await asyncio.sleep(0.1)
     await asyncio.sleep(0.5)  # and anything beyond what was expected (duplicates)
     cpu = sum(s.cpu_seconds() for s in processes) - cpu_before
+    # The load generator's own share of its core over the phase: near 1.0, it was the bottleneck.
+    loadgen_busy = (time.process_time() - loadgen_before) / (time.perf_counter() - started)
     for ws, _ in sockets:
         ws.close()
     for client in clients:
@@ -193,6 +196,7 @@ async def fanout_phase(
         sent=sent,
         answered=answered,
         header={
+            "loadgen_cpu_share": round(loadgen_busy, 2),
             "parties": parties,
             "clients_per_party": members,
             "clients": len(sockets),

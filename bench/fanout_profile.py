@@ -3,10 +3,12 @@ the real hub and connections (`queueit.realtime`) behind a real uvicorn (uvloop,
 implementation asked for) in this process, one party of N sockets held by a load generator
 in a child process (`bench/ws_client.py`, pinned to another core when there are two), and E
 `votes.updated` events handed to the hub at a fixed rate. Reports this process's CPU time per
-delivered frame; `--profile` adds a cProfile of the delivery phase.
+delivered frame, and the load generator's (`--client websockets`: the `websockets` client, a
+reader task per socket, as the fan-out bench used before); `--profile` adds a cProfile of the
+delivery phase.
 
     python -m bench.fanout_profile [--clients 1000] [--events 100] [--rate 20]
-        [--ws websockets-sansio|websockets|wsproto] [--profile]"""
+        [--ws websockets-sansio|websockets|wsproto] [--client raw|websockets] [--profile]"""
 
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
@@ -86,8 +90,9 @@ async def _serve(args: argparse.Namespace) -> None:
     serving = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
-    command = [sys.executable, "-m", "bench.fanout_profile", "--client", str(port)]
+    command = [sys.executable, "-m", "bench.fanout_profile", "--serve-port", str(port)]
     command += ["--clients", str(args.clients), "--events", str(args.events)]
+    command += ["--client", args.client]
     if len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         command = ["taskset", "-c", str(max(os.sched_getaffinity(1))), *command]
@@ -101,7 +106,8 @@ async def _serve(args: argparse.Namespace) -> None:
     for version in range(1, args.events + 1):
         hub.on_event(_event(version), now_iso())
         await asyncio.sleep(1 / args.rate)
-    assert (await child.stdout.readline()).strip() == b"done"
+    done, client_cpu = (await child.stdout.readline()).split()
+    assert done == b"done"
     if profiler is not None:
         profiler.disable()
     cpu = time.process_time() - cpu
@@ -109,7 +115,8 @@ async def _serve(args: argparse.Namespace) -> None:
     print(
         f"ws={args.ws} clients={args.clients} events={args.events} rate={args.rate}/s: "
         f"{cpu / frames * 1e6:.1f} us CPU/frame ({cpu:.2f} s CPU in "
-        f"{time.perf_counter() - began:.1f} s)"
+        f"{time.perf_counter() - began:.1f} s); load generator ({args.client}): "
+        f"{float(client_cpu) / frames * 1e6:.1f} us CPU/frame"
     )
     await child.wait()
     server.should_exit = True
@@ -118,15 +125,16 @@ async def _serve(args: argparse.Namespace) -> None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
-async def _clients(port: int, clients: int, events: int) -> None:
+async def _clients(port: int, clients: int, events: int, kind: str) -> None:
     remaining = clients
     done = asyncio.get_running_loop().create_future()
 
     def counter() -> ws_client.OnFrame:
         left = events
 
-        def on_frame(_payload: bytes) -> None:
+        def on_frame(payload: bytes) -> None:
             nonlocal left, remaining
+            orjson.loads(payload)  # what a real member does with it
             left -= 1
             if left == 0:
                 remaining -= 1
@@ -135,16 +143,33 @@ async def _clients(port: int, clients: int, events: int) -> None:
 
         return on_frame
 
-    sockets = []
-    for _ in range(clients):
-        client, _first = await ws_client.connect(port, "/ws", headers={})
-        client.listen(counter())
-        sockets.append(client)
+    closers: list[Callable[[], Awaitable[None] | None]] = []
+    if kind == "raw":
+        for _ in range(clients):
+            client, _first = await ws_client.connect(port, "/ws", headers={})
+            client.listen(counter())
+            closers.append(client.close)
+    else:
+        from websockets.asyncio.client import ClientConnection, connect
+
+        async def read(ws: ClientConnection, on_frame: ws_client.OnFrame) -> None:
+            async for message in ws:
+                on_frame(message if isinstance(message, bytes) else message.encode())
+
+        readers = []
+        for _ in range(clients):
+            ws = await connect(f"ws://127.0.0.1:{port}/ws", open_timeout=60)
+            await ws.recv()
+            readers.append(asyncio.create_task(read(ws, counter())))
+            closers.append(ws.close)
     print("ready", flush=True)
+    cpu = time.process_time()
     await done
-    print("done", flush=True)
-    for client in sockets:
-        client.close()
+    print("done", time.process_time() - cpu, flush=True)
+    for close in closers:
+        closing = close()
+        if closing is not None:
+            await closing
 
 
 def main() -> None:
@@ -153,11 +178,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--ws", default="websockets-sansio")
+    parser.add_argument("--client", choices=["raw", "websockets"], default="raw")
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
-    if args.client is not None:
-        asyncio.run(_clients(args.client, args.clients, args.events))
+    if args.serve_port is not None:
+        asyncio.run(_clients(args.serve_port, args.clients, args.events, args.client))
     else:
         import uvloop
 
