@@ -68,12 +68,12 @@ WS_MESSAGES_SENT = Counter(
 _SENT_BY_EVENT: dict[str, Any] = {}
 
 
-def count_sent(event: str) -> None:
-    """One frame written to a socket (children are cached: this runs once per frame)."""
+def count_sent(event: str, frames: int = 1) -> None:
+    """Frames written to sockets (children are cached: this runs once per frame or event)."""
     child = _SENT_BY_EVENT.get(event)
     if child is None:
         child = _SENT_BY_EVENT[event] = WS_MESSAGES_SENT.labels(event=event or "other")
-    child.inc()
+    child.inc(frames)
 
 
 WS_MESSAGES_DROPPED = Counter(
