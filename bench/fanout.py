@@ -239,6 +239,7 @@ def _summary(
         "p99_ms_from_send": round(percentile(from_send, 0.99), 2),
         "delivered_before_response": sum(1 for x in from_response if x < 0),
         "server_cpu_us_per_frame": round(cpu / max(1, delivered) * 1e6, 1),
+        "server_cpu_ms_per_vote": round(cpu / max(1, statuses.get(200, 0)) * 1000, 3),
     }
 
 
