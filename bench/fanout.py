@@ -7,7 +7,11 @@ Latency is measured three ways: from the event's `ts` (stamped by the server rig
 commit; same machine, same clock) to receipt, the commit-to-screen figure the targets use;
 from the vote's HTTP response to receipt (negative when the event beat the response, as it
 usually does: events are handed to the hub before the response is written); and from the
-moment the vote request was sent (an upper bound). Also: memory per idle connection."""
+moment the vote request was sent (an upper bound). Also: memory per idle connection.
+
+The members are `bench/ws_client.py` sockets: a frame costs the load generator a JSON decode
+and a dict write, so with 1,000 sockets at 5,000 frames/s the figure is the server's, not the
+client's (the `websockets` client, a reader task per socket, took most of its core there)."""
 
 from __future__ import annotations
 
@@ -21,8 +25,8 @@ from typing import Any
 
 import httpx
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
 
+from bench import ws_client
 from bench.harness import Server, bearer, gather_bounded, token
 from bench.stats import latency_summary, percentile
 from queueit.catalog.local import DEMO_CATALOG_PATH, load_tracks
@@ -77,14 +81,15 @@ async def make_party(http: httpx.AsyncClient, members: int, songs: int = 0) -> P
     return Party(created.json()["session"]["id"], host, tokens, ids[1:])
 
 
-async def open_clients(server: Server, session_id: str, tokens: list[str]) -> list[Any]:
+async def open_clients(
+    server: Server, session_id: str, tokens: list[str]
+) -> list[ws_client.RawClient]:
     """One WebSocket per token, each past its first frame (the snapshot)."""
-    url = f"ws://127.0.0.1:{server.port}/api/v1/sessions/{session_id}/realtime"
+    path = f"/api/v1/sessions/{session_id}/realtime"
 
-    async def one(tok: str) -> ClientConnection:
-        ws = await connect(url, additional_headers=bearer(tok), open_timeout=60)
-        await asyncio.wait_for(ws.recv(), 60)
-        return ws
+    async def one(tok: str) -> ws_client.RawClient:
+        client, _snapshot = await ws_client.connect(server.port, path, headers=bearer(tok))
+        return client
 
     return list(await gather_bounded(50, [one(t) for t in tokens]))
 
@@ -112,7 +117,7 @@ async def fanout_phase(
             await make_party(http, members, songs=-(-per_party // members) + 1)
             for _ in range(parties)
         ]
-    sockets: list[tuple[Any, int]] = []  # (socket, receiver index)
+    sockets: list[tuple[ws_client.RawClient, int]] = []  # (socket, receiver index)
     for party in made:
         for n, receiver in enumerate(receivers):
             chunk = party.members[n :: len(receivers)]
@@ -120,20 +125,22 @@ async def fanout_phase(
     arrivals: list[dict[Key, float]] = [{} for _ in sockets]
     from_commit: list[list[float]] = [[] for _ in receivers]
 
-    async def listen(ws: Any, receiver: int, seen: dict[Key, float]) -> None:
-        async for raw in ws:
+    def listener(receiver: int, seen: dict[Key, float]) -> ws_client.OnFrame:
+        received = from_commit[receiver]
+
+        def on_frame(raw: bytes) -> None:
             now, wall = time.perf_counter(), time.time()
             message = orjson.loads(raw)
             if message["event"] == "votes.updated":
                 data = message["data"]
                 seen[(data["queued_song_id"], data["total_votes"])] = now
                 committed = datetime.fromisoformat(message["ts"]).timestamp()
-                from_commit[receiver].append((wall - committed) * 1000)
+                received.append((wall - committed) * 1000)
 
-    listeners = [
-        asyncio.create_task(listen(ws, n, seen))
-        for (ws, n), seen in zip(sockets, arrivals, strict=True)
-    ]
+        return on_frame
+
+    for (ws, n), seen in zip(sockets, arrivals, strict=True):
+        ws.listen(listener(n, seen))
     plan = []
     for k in range(votes):
         party, turn = made[k % parties], k // parties
@@ -157,6 +164,7 @@ async def fanout_phase(
             sent[key], answered[key] = began, done
 
     cpu_before = sum(s.cpu_seconds() for s in processes)
+    loadgen_before = time.process_time()
     started = time.perf_counter()
     pending = []
     for k in range(votes):
@@ -172,10 +180,10 @@ async def fanout_phase(
         await asyncio.sleep(0.1)
     await asyncio.sleep(0.5)  # and anything beyond what was expected (duplicates)
     cpu = sum(s.cpu_seconds() for s in processes) - cpu_before
-    for task in listeners:
-        task.cancel()
-    await asyncio.gather(*listeners, return_exceptions=True)
-    await gather_bounded(100, [ws.close() for ws, _ in sockets])
+    # The load generator's own share of its core over the phase: near 1.0, it was the bottleneck.
+    loadgen_busy = (time.process_time() - loadgen_before) / (time.perf_counter() - started)
+    for ws, _ in sockets:
+        ws.close()
     for client in clients:
         await client.aclose()
     return _summary(
@@ -188,6 +196,7 @@ async def fanout_phase(
         sent=sent,
         answered=answered,
         header={
+            "loadgen_cpu_share": round(loadgen_busy, 2),
             "parties": parties,
             "clients_per_party": members,
             "clients": len(sockets),
@@ -230,6 +239,7 @@ def _summary(
         "p99_ms_from_send": round(percentile(from_send, 0.99), 2),
         "delivered_before_response": sum(1 for x in from_response if x < 0),
         "server_cpu_us_per_frame": round(cpu / max(1, delivered) * 1e6, 1),
+        "server_cpu_ms_per_vote": round(cpu / max(1, statuses.get(200, 0)) * 1000, 3),
     }
 
 
@@ -238,13 +248,15 @@ async def memory_phase(server: Server, idle: int) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
         party = await make_party(http, idle + 20)
     warm = await open_clients(server, party.session_id, party.members[:20])  # lazy code paths
-    await gather_bounded(20, [ws.close() for ws in warm])
+    for ws in warm:
+        ws.close()
     await asyncio.sleep(2)
     before = server.rss_kib()
     sockets = await open_clients(server, party.session_id, party.members[20:])
     await asyncio.sleep(3)
     after = server.rss_kib()
-    await gather_bounded(100, [ws.close() for ws in sockets])
+    for ws in sockets:
+        ws.close()
     return {
         "idle_connections": len(sockets),
         "rss_before_mib": round(before / 1024, 1),

@@ -6,6 +6,8 @@ stack itself (middleware, routing, dependencies, response model and serialiser),
 issue 17's middleware target that no load generator can tell apart.
 
     python -m bench.stack_profile DOCUMENT [--requests 2000] [--profile]
+    PYTHONHASHSEED=0 valgrind --tool=callgrind python -m bench.stack_profile DOCUMENT \
+        --drive-only full --requests N          # N = 0 and 500: instructions per request
 
 DOCUMENT: a `GET /sessions/current` answer, e.g. `<work dir>/ceiling/bench-current.json`
 from `python -m bench.run --only ceiling --keep`."""
@@ -73,7 +75,7 @@ async def _cpu_per_request(app: Any, requests: int) -> tuple[float, int]:
     return best, length
 
 
-async def main(document: Path, requests: int, profile: bool) -> None:
+async def main(document: Path, requests: int, profile: bool, drive_only: str | None) -> None:
     from queueit.core.settings import Settings
     from queueit.main import create_app
 
@@ -97,7 +99,14 @@ async def main(document: Path, requests: int, profile: bool) -> None:
             session_sweep_seconds=0,
         )
         app = create_app(settings)
+        if drive_only == "plain":
+            await _drive(plain, requests)
+            return
         async with app.router.lifespan_context(app):
+            if drive_only == "full":
+                await _drive(app, 50)  # what the first requests build (route index, children)
+                await _drive(app, requests)
+                return
             full_cpu, full_len = await _cpu_per_request(app, requests)
             plain_cpu, plain_len = await _cpu_per_request(plain, requests)
             print(f"full app  {PATH}: {full_cpu * 1e6:7.1f} us CPU/request ({full_len} bytes)")
@@ -120,5 +129,11 @@ if __name__ == "__main__":
     parser.add_argument("document", type=Path)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--profile", action="store_true", help="also print a cProfile")
+    parser.add_argument(
+        "--drive-only",
+        choices=("full", "plain"),
+        help="only send --requests requests to one app, untimed (for an instruction counter: "
+        "the difference between two counts of requests is the cost of the extra ones)",
+    )
     args = parser.parse_args()
-    loadgen.run(main(args.document.resolve(), args.requests, args.profile))
+    loadgen.run(main(args.document.resolve(), args.requests, args.profile, args.drive_only))

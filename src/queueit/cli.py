@@ -123,6 +123,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         workers=args.workers or settings.workers,
         log_config=None,
+        access_log=False,  # the app logs request_finished itself (core/logging.py)
         proxy_headers=False,
         # Header-read timeout and connection cap (uvicorn has neither): core/http_guard.py.
         http=PROTOCOL_PATH,

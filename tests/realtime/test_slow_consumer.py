@@ -1,4 +1,5 @@
-"""A client that stops reading delays nobody and is dropped with 1013."""
+"""A client that stops reading delays nobody and is dropped with 1013; one that pauses and
+reads again within its buffer gets every frame, in order."""
 
 from __future__ import annotations
 
@@ -67,6 +68,22 @@ async def http(server: ThreadServer) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture
+def roomy_server(database_url: str, tmp_path: Path) -> Iterator[ThreadServer]:
+    """Buffers room enough for every frame of the test: a paused client is never dropped."""
+    settings = make_settings(
+        database_url,
+        tmp_path / "data",
+        realtime_buffer_size=256,
+        local_catalog_path=long_catalog(tmp_path / "long.json"),
+    )
+    running = ThreadServer(settings).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 async def stalled_client(server: ThreadServer, session_id: str, token: str) -> ClientConnection:
     """A client that reads its snapshot, then nothing. A tiny receive buffer, a one-message
     queue and the server's small-send-buffer port make it back up after a few hundred KB
@@ -117,6 +134,24 @@ async def test_slow_client_is_dropped_without_delaying_others(
         assert all(ws.close_code is None for ws in listeners)
     finally:
         await asyncio.gather(*(ws.close() for ws in [*listeners, slow]))
+
+
+async def test_paused_client_gets_every_frame_in_order(roomy_server: ThreadServer) -> None:
+    async with httpx.AsyncClient(base_url=roomy_server.base_url, timeout=15) as http:
+        party = await start_party(http)
+        paused = await stalled_client(roomy_server, party.session_id, bearer(party.guest))
+        try:
+            start = (await recv(paused))["version"]
+            for n in range(SONGS):  # far more than its socket buffers hold: the rest waits
+                song = {"source": "local", "id": f"local:slow-{n}"}
+                added = await http.post("/api/v1/songs/add", json=song, headers=party.host)
+                assert added.status_code == 200, added.text
+            messages = [await recv(paused, timeout=30) for _ in range(3 + (SONGS - 1))]
+            assert [m["version"] - start for m in messages[2:]] == list(range(1, SONGS + 1))
+            assert [m["event"] for m in messages[3:]] == ["queue.updated"] * (SONGS - 1)
+            assert paused.close_code is None
+        finally:
+            await paused.close()
 
 
 async def _collect(ws: ClientConnection, out: list[dict[str, Any]]) -> None:

@@ -123,6 +123,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.limits = limits or _limits()
         self.header_timer: asyncio.TimerHandle | None = None
         self.pending_as: str | None = None  # the peer address counted in _pending
+        self.counted_as: str | None = None  # the peer, when held to the per-address cap
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -132,8 +133,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._close_with(SERVER_BUSY)
             return
         address = self.client[0] if self.client else ""
+        # Asked once per connection (it parses the address), not once per request.
+        self.counted_as = address if address and self.limits.counts(address) else None
         limit = self.limits.max_pending_per_address
-        if address and self.limits.counts(address) and _pending[address] >= limit:
+        if self.counted_as is not None and _pending[self.counted_as] >= limit:
             _refused("pending_per_address", cap=limit)
             self._close_with(TOO_MANY_PENDING)
             return
@@ -156,10 +159,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.header_timer = self.loop.call_later(
                 self.limits.header_timeout, self._headers_timed_out
             )
-        address = self.client[0] if self.client else ""
-        if self.pending_as is None and address and self.limits.counts(address):
-            self.pending_as = address
-            _pending[address] += 1
+        if self.pending_as is None and self.counted_as is not None:
+            self.pending_as = self.counted_as
+            _pending[self.counted_as] += 1
 
     def _end_headers(self) -> None:
         if self.header_timer is not None:

@@ -78,5 +78,10 @@ def configure_logging(settings: Settings) -> None:
     uvicorn_error.filters = [f for f in uvicorn_error.filters if not isinstance(f, DenialNoise)]
     uvicorn_error.addFilter(DenialNoise())
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
-    # Access lines are replaced by our own request_finished event.
-    logging.getLogger("uvicorn.access").disabled = True
+    # Access lines are replaced by our own request_finished event. Without a handler to reach,
+    # uvicorn skips the access line altogether (it builds its arguments on every request when
+    # the logger has one, even a disabled logger).
+    access = logging.getLogger("uvicorn.access")
+    access.disabled = True
+    access.handlers = []
+    access.propagate = False

@@ -37,6 +37,17 @@ HTTP_IN_FLIGHT = Gauge(
     "queueit_http_requests_in_flight",
     "HTTP requests being served right now.",
 )
+
+
+class _InFlight:
+    """The request middleware counts here (a plain integer: every request changes it twice,
+    and only a scrape reads it)."""
+
+    requests = 0
+
+
+IN_FLIGHT = _InFlight()
+HTTP_IN_FLIGHT.set_function(lambda: IN_FLIGHT.requests)
 RATE_LIMITED = Counter(
     "queueit_rate_limited",
     "Requests rejected with 429 by scope (a fixed name per limit, e.g. 'search', 'vote').",
@@ -57,12 +68,12 @@ WS_MESSAGES_SENT = Counter(
 _SENT_BY_EVENT: dict[str, Any] = {}
 
 
-def count_sent(event: str) -> None:
-    """One frame written to a socket (children are cached: this runs once per frame)."""
+def count_sent(event: str, frames: int = 1) -> None:
+    """Frames written to sockets (children are cached: this runs once per frame or event)."""
     child = _SENT_BY_EVENT.get(event)
     if child is None:
         child = _SENT_BY_EVENT[event] = WS_MESSAGES_SENT.labels(event=event or "other")
-    child.inc()
+    child.inc(frames)
 
 
 WS_MESSAGES_DROPPED = Counter(
@@ -162,10 +173,9 @@ class _RouteTemplates:
         route = scope.get("route")
         if route is None:
             return "unmatched"
-        fallback = str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
         router = getattr(scope.get("app"), "router", None)
         if router is None:
-            return fallback
+            return _own_path(route)
         index = self._by_router.get(id(router))
         if index is None or id(route) not in index:
             with self._lock:
@@ -184,7 +194,12 @@ class _RouteTemplates:
         for regex, template in candidates:
             if regex.match(path):
                 return template
-        return fallback
+        return _own_path(route)
+
+
+def _own_path(route: Any) -> str:
+    """The route's own template (the full one where FastAPI copies routes with their path)."""
+    return str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
 
 
 def _index(router: Any) -> _Index:

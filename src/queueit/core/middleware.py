@@ -1,15 +1,24 @@
-"""Pure ASGI middleware: request id + structured context, body size cap, security headers."""
+"""Pure ASGI middleware: request id + structured context, body size cap, security headers,
+CORS for requests with an Origin, and the FastAPI subclass that stacks them without the layers
+this app does not use (every one of them runs on every request: docs/BENCHMARKS.md)."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 import time
-import uuid
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import structlog
+from fastapi import FastAPI
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,7 +31,12 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 class RequestContextMiddleware:
     """Give every request an id (echoing a sane caller id), bind it to every log line,
-    send it back as `X-Request-ID`, and render unexpected failures as the error envelope."""
+    send it back as `X-Request-ID`, and render unexpected failures as the error envelope.
+
+    The outermost layer, and the stack's error boundary (`LeanFastAPI` leaves out Starlette's
+    ServerErrorMiddleware, which this one makes redundant). Its per-request work is what the
+    bare route measures (docs/BENCHMARKS.md): the security headers are built once, as raw
+    pairs; the log call is built only when INFO is on."""
 
     def __init__(
         self, app: ASGIApp, *, hsts: bool = False, trusted_proxies: list[str] | None = None
@@ -30,48 +44,53 @@ class RequestContextMiddleware:
         self.app = app
         self.hsts = hsts
         self.trusted_proxies = trusted_proxies or []
+        self._headers = SECURITY_HEADERS
+        self._headers_https = (*SECURITY_HEADERS, HSTS_HEADER)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _SANE_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and _SANE_ID.match(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        if scope["type"] == "websocket":
+        if kind == "websocket":
             await self.app(scope, receive, send)
             return
 
         started = time.perf_counter()
-        status_holder = {"status": 500, "sent": False}
+        status = 500
+        response_started = False
+        request_id_header = (b"x-request-id", request_id.encode("latin-1"))
+        secure = self._headers
+        if self.hsts and is_https(scope, self.trusted_proxies):
+            secure = self._headers_https
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                status_holder["sent"] = True
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                headers.extend(_security_headers(self.hsts, scope, self.trusted_proxies))
-                message["headers"] = headers
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", ()), request_id_header, *secure]
             await send(message)
 
-        metrics.HTTP_IN_FLIGHT.inc()
+        metrics.IN_FLIGHT.requests += 1
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
-            if status_holder["sent"]:
+            if response_started:
                 raise
             response = await errors.render_unexpected(Request(scope), exc)
             if response.status_code == 500:
                 sentry.capture_exception(exc)
             await response(scope, receive, send_with_headers)
         finally:
-            metrics.HTTP_IN_FLIGHT.dec()
+            metrics.IN_FLIGHT.requests -= 1
             duration = time.perf_counter() - started
             route = metrics.route_template(scope)
-            status = int(status_holder["status"])
             metrics.observe_request(scope.get("method"), route, status, duration)
             # configure_logging gives structlog's filter and the root logger the same level;
             # asking the latter is cheap, building a filtered-out structlog call is not.
@@ -85,6 +104,22 @@ class RequestContextMiddleware:
                 )
 
 
+def new_request_id() -> str:
+    """A random UUID4 as 32 hex digits, like `uuid.uuid4().hex` without building a UUID."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
+
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+HSTS_HEADER = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
@@ -92,21 +127,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _security_headers(
-    hsts: bool, scope: Scope, trusted_proxies: list[str]
-) -> list[tuple[bytes, bytes]]:
-    headers = [
-        (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"no-referrer"),
-        (b"x-frame-options", b"DENY"),
-    ]
-    if hsts and is_https(scope, trusted_proxies):
-        headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
-    return headers
-
-
 class BodySizeLimitMiddleware:
-    """Reject request bodies over the cap with 413 before reading them into memory."""
+    """Reject request bodies over the cap with 413 before reading them into memory.
+
+    A declared length over the cap is refused up front; a declared length within it needs no
+    counting (an HTTP/1.1 server delivers no more than the declared bytes). Any other body
+    (chunked, or no length given) is counted as it arrives, and the 413 is raised where the
+    route reads it, so the exception handlers (inside CORS) render it."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -116,36 +143,146 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared: bytes | None = None
+        chunked = False
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                declared = value
+            elif key == b"transfer-encoding":
+                chunked = True
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(scope, receive, send)
             return
+        if declared is not None and not chunked:
+            await self.app(scope, receive, send)
+            return
         received = 0
-        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received, too_large
+            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    too_large = True
-                    raise _BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         try:
             await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
+        except BodyTooLarge:  # read outside a route (the route's own read is 413 already)
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        err = errors.PayloadTooLarge(f"The request body is larger than {self.max_bytes} bytes.")
-        response = errors.envelope(Request(scope), err.status_code, err.code, err.detail)
+        err = BodyTooLarge(self.max_bytes)
+        response = errors.envelope(Request(scope), err.status_code, "payload_too_large", err.detail)
         await response(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(StarletteHTTPException):
+    """A 413 raised from `receive`: FastAPI passes an HTTPException raised while it reads the
+    body on to the handlers (any other error there becomes a 400 "error parsing the body")."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"The request body is larger than {max_bytes} bytes.")
+
+
+class CorsWhenOrigin:
+    """Starlette's CORSMiddleware for the requests that carry an `Origin` (the only ones it
+    answers or changes); every other response gets just the `Vary: Origin` it would add, so
+    a request without an Origin no longer pays for CORS's header parsing."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allow_origins: Sequence[str],
+        allow_credentials: bool,
+        allow_methods: Sequence[str],
+        allow_headers: Sequence[str],
+        expose_headers: Sequence[str],
+        max_age: int,
+    ) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=allow_origins,
+            allow_credentials=allow_credentials,
+            allow_methods=allow_methods,
+            allow_headers=allow_headers,
+            expose_headers=expose_headers,
+            max_age=max_age,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, _ in scope["headers"]:
+            if key == b"origin":
+                await self.cors(scope, receive, send)
+                return
+
+        async def send_vary(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = _vary_origin(message.get("headers", ()))
+            await send(message)
+
+        await self.app(scope, receive, send_vary)
+
+
+def _vary_origin(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` with `Origin` added to Vary as CORSMiddleware adds it: every Vary value
+    joined into the first Vary header (appended when there is none)."""
+    out: list[tuple[bytes, bytes]] = []
+    varies: list[bytes] = []
+    at = -1
+    for key, value in headers:
+        if key == b"vary":
+            if at < 0:
+                at = len(out)
+                out.append((key, value))
+            varies.append(value)
+        else:
+            out.append((key, value))
+    joined = (b"vary", b", ".join([*varies, b"Origin"]))
+    if at < 0:
+        out.append(joined)
+    else:
+        out[at] = joined
+    return out
+
+
+class LeanFastAPI(FastAPI):
+    """FastAPI with only the layers this app uses around the router: the user middleware
+    (RequestContextMiddleware outermost), the exception handlers, and the exit stack the
+    routes require. Left out, per request: Starlette's ServerErrorMiddleware (the request
+    middleware renders unexpected errors with the same handler and is the error boundary),
+    FastAPI's native OpenTelemetry layers (off: QueueIT's own metrics, logs and Sentry are
+    its telemetry) and its body-limit layer (BodySizeLimitMiddleware does that; set
+    `max_body_size` and the full FastAPI stack is built)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("telemetry", {"tracing": False, "metrics": False, "logs": False})
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        outermost: object = self.user_middleware[0].cls if self.user_middleware else None
+        if self.max_body_size is not None or outermost is not RequestContextMiddleware:
+            return super().build_middleware_stack()
+        handlers = {
+            key: value
+            for key, value in self.exception_handlers.items()
+            if key not in (500, Exception)
+        }
+        middleware = [
+            *self.user_middleware,
+            Middleware(ExceptionMiddleware, handlers=handlers, debug=self.debug),
+            Middleware(AsyncExitStackMiddleware),
+        ]
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def _trusted(addr: str, trusted_proxies: list[str]) -> bool:

@@ -1,18 +1,20 @@
 """PrefixRouter: an APIRouter that tells FastAPI "no match" at once for a path that none of
 its routes can match, so a request is matched against the routes of one router, not all.
 
-FastAPI asks every included router in turn whether it matches a request, and each router asks
-every one of its routes (a regex plus several scope updates per route): about 40 route checks
-per request with every router of this app, 42 % of the bare route's CPU
-(docs/BENCHMARKS.md). A route's path regex is anchored and starts with the literal text
-before the path's first `{`, so a path that starts with none of a router's literal heads
-matches none of its routes (fully or partially): answering NONE for it changes no outcome,
-including the trailing-slash redirect (the redirected path keeps the head).
+FastAPI asks every entry of the app (one per included router) in turn whether it matches a
+request, and each entry asks every route of its router (a regex plus several scope updates
+per route): about 40 route checks per request with every router of this app, 42 % of the bare
+route's CPU (docs/BENCHMARKS.md). A route's path regex is anchored and starts with the
+literal text before the path's first `{`, so a path that starts with none of a router's
+literal heads matches none of its routes (fully or partially): answering NONE for it changes
+no outcome, including the trailing-slash redirect (the redirected path keeps the head).
 
 The heads need the prefix the router is included under, which the router cannot see:
-`include_in(app, prefix=...)` records it and includes the router. A FastAPI that never asks
-an included router `matches` (older versions copy the routes into the app) skips the guard
-and routes as before."""
+`include_in(app, prefix=...)` records it, includes the router, and puts the guard on the
+app's entry for it (FastAPI's wrapper of an included router, whose own bookkeeping costs
+about as much as the check it guards). A FastAPI without such an entry (older versions copy
+the routes into the app), or a PrefixRouter included with `include_router`, routes as
+before, unguarded."""
 
 from __future__ import annotations
 
@@ -34,16 +36,16 @@ class PrefixRouter(APIRouter):
         self._heads_of = -1  # len(self.routes) the heads were computed for
 
     def include_in(self, app: FastAPI, *, prefix: str = "", **kwargs: Any) -> None:
-        """`app.include_router(self, prefix=prefix, ...)`, remembering the prefix."""
+        """`app.include_router(self, prefix=prefix, ...)`, remembering the prefix, and the
+        guard put on the app's entry for this router (see `_guard`)."""
         self._included_under = prefix
         app.include_router(self, prefix=prefix, **kwargs)
+        entry = app.router.routes[-1] if app.router.routes else None
+        if getattr(entry, "original_router", None) is self:
+            _guard(entry, self)
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if not get_route_path(scope).startswith(self._literal_heads()):
-            return Match.NONE, {}
-        return super().matches(scope)
-
-    def _literal_heads(self) -> tuple[str, ...]:
+    def literal_heads(self) -> tuple[str, ...]:
+        """The literal text before the first `{` of every route's full path."""
         if self._heads_of != len(self.routes):
             paths = [getattr(route, "path", None) for route in self.routes]
             if all(isinstance(path, str) for path in paths):
@@ -53,3 +55,20 @@ class PrefixRouter(APIRouter):
             self._heads = tuple(heads)
             self._heads_of = len(self.routes)
         return self._heads
+
+
+def _guard(entry: Any, router: PrefixRouter) -> None:
+    """Answer "no match" on the app's own entry for `router` (FastAPI's wrapper of an included
+    router), before the wrapper's scope bookkeeping and the router's `matches` run: the app
+    asks each entry in turn, so this is the per-request cost of every router that does not
+    serve the path (one string test instead of about 1 us each)."""
+    original = entry.matches
+
+    def matches(scope: Scope) -> tuple[Match, Scope]:
+        path = scope["path"] if not scope.get("root_path") else get_route_path(scope)
+        heads = router._heads if router._heads_of == len(router.routes) else router.literal_heads()
+        if not path.startswith(heads):
+            return Match.NONE, {}
+        return original(scope)  # type: ignore[no-any-return]
+
+    entry.matches = matches

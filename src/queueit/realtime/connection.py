@@ -1,8 +1,11 @@
 """One client socket: a bounded buffer of outgoing frames and the loop that sends them.
 
-The hub only ever appends to the buffer (never awaits a socket), so a stalled client delays
-no one; when the buffer is full the client is closed with 1013. The socket's own ASGI task
-runs `run_sender`, the only code that writes to the socket."""
+The hub never awaits a socket, so a stalled client delays no one; when the buffer is full the
+client is closed with 1013. An event for a socket with nothing queued is written at once, in
+the hub's call (`offer`): the ASGI `send` of a writable WebSocket finishes without
+suspending, so the frame costs no task switch. Should it suspend (the transport's buffer is
+full) the socket's own task, `run_sender`, takes over that send and everything queued behind
+it, in order; it also sends snapshots and control frames and closes the socket."""
 
 from __future__ import annotations
 
@@ -10,8 +13,11 @@ import asyncio
 import time
 import uuid
 from collections import deque
+from collections.abc import Coroutine
+from typing import Any, cast
 
 import structlog
+from starlette.types import Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from queueit.core import metrics
@@ -27,7 +33,10 @@ class Connection:
         "_deadline",
         "_items",
         "_paused",
+        "_send",
+        "_suspended",
         "_wakeup",
+        "_writing",
         "claims",
         "close_code",
         "close_reason",
@@ -87,6 +96,12 @@ class Connection:
         self._paused = True  # nothing is sent before the first snapshot
         self._accept_min = 0  # event frames below this version are stale for this client
         self._deadline: asyncio.Timeout | None = None
+        # The ASGI `send` under Starlette's WebSocket wrapper (state checks we do not need
+        # per frame: this class alone writes, and closes through `websocket.close`).
+        self._send: Send = websocket._send
+        # A direct send that suspended: (its coroutine, what it awaits); `run_sender` ends it.
+        self._suspended: tuple[Coroutine[Any, Any, None], Any] | None = None
+        self._writing = False  # the sender task is in a send
 
     @property
     def ready(self) -> bool:
@@ -96,10 +111,12 @@ class Connection:
     def buffered(self) -> int:
         return len(self._items)
 
-    def offer(self, item: Outgoing) -> None:
-        """Queue a frame without blocking. A full buffer drops the client with 1013."""
+    def offer(self, item: Outgoing) -> bool:
+        """Send or queue a frame without blocking; True when it was written at once (the
+        caller counts those in `queueit_ws_messages_sent_total`, once per event). A full
+        buffer drops the client with 1013."""
         if self.close_code is not None:
-            return
+            return False
         if len(self._items) >= self.max_buffer:
             log.info(
                 "realtime_client_too_slow",
@@ -109,15 +126,43 @@ class Connection:
             )
             metrics.WS_MESSAGES_DROPPED.labels(reason="client_too_slow").inc()
             self.close(CloseCode.TRY_AGAIN_LATER, "client too slow")
-            return
-        self._items.append(item)
+            return False
         if item.version > self.seen_version:
             self.seen_version = item.version
         if not item.control:
             self.note_version(item.version)
-        if item.close_code is not None:
-            self.close(item.close_code, item.close_reason, flush=True)
-        self._wakeup.set()
+        if (
+            self._items
+            or self._paused
+            or self._writing
+            or self._suspended is not None
+            or item.control
+            or item.close_code is not None
+        ):
+            self._items.append(item)
+            if item.close_code is not None:
+                self.close(item.close_code, item.close_reason, flush=True)
+            self._wakeup.set()
+            return False
+        if item.version < self._accept_min:
+            return False  # already covered by a snapshot, or older than what was sent
+        return self._send_now(item)
+
+    def _send_now(self, item: Outgoing) -> bool:
+        """Write an event frame from the caller, without a task switch (see the module)."""
+        sending = cast(Coroutine[Any, Any, None], self._send(item.message))
+        try:
+            awaited = sending.send(None)
+        except StopIteration:
+            pass
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            self.peer_closed()
+            return False
+        else:
+            self._suspended = (sending, awaited)  # nothing may overtake it: see _pump
+            self._wakeup.set()
+        self._accept_min = item.version
+        return True
 
     def note_version(self, version: int) -> None:
         """A change of `version` reached this client (an event, or an internal one)."""
@@ -194,14 +239,41 @@ class Connection:
         finally:
             self._deadline = None
 
+    async def _finish_suspended(self) -> None:
+        """Drive a direct send that suspended to its end, as a task would have: wait for the
+        future it yielded, then resume it (asyncio's Task.__step, in small)."""
+        assert self._suspended is not None
+        sending, awaited = self._suspended
+        try:
+            while True:
+                if awaited is None:  # a bare yield: let the loop run once
+                    await asyncio.sleep(0)
+                else:
+                    awaited._asyncio_future_blocking = False  # taken over, as Task.__step does
+                    await asyncio.wait((awaited,))
+                try:
+                    awaited = sending.send(None)  # the future's outcome is raised in there
+                except StopIteration:
+                    return
+        finally:
+            self._suspended = None
+            sending.close()
+
     async def _pump(self) -> None:
         items = self._items
         while not self.peer_gone:
+            if self._suspended is not None:
+                await self._finish_suspended()
+                continue
             if items and not self._paused:
                 item = items.popleft()
                 if not item.control and item.version < self._accept_min:
                     continue  # already covered by a snapshot, or older than what was sent
-                await self.websocket.send_text(item.frame)
+                self._writing = True
+                try:
+                    await self._send(item.message)
+                finally:
+                    self._writing = False
                 metrics.count_sent(item.event)
                 if item.snapshot:
                     self._accept_min = item.version + 1

@@ -130,7 +130,8 @@ class Hub:
     # -- events ------------------------------------------------------------------------------
 
     def on_event(self, event: DomainEvent, ts: str) -> None:
-        """Backplane listener: serialise once, append to every socket of the party."""
+        """Backplane listener: serialise once, hand the same frame to every socket of the
+        party (written at once to those with nothing queued)."""
         conns = self._parties.get(event.party_id)
         if not conns:
             return
@@ -149,8 +150,11 @@ class Hub:
             close_code=CloseCode.NOT_FOUND if ended else None,
             close_reason="session ended" if ended else "",
         )
+        written = 0
         for conn in list(conns):
-            conn.offer(item)
+            written += conn.offer(item)
+        if written:
+            metrics.count_sent(item.event, written)
 
     def _member_left(self, conns: set[Connection], event: DomainEvent) -> None:
         user_id = str(event.data.get("user_id", ""))

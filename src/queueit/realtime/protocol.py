@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
@@ -68,3 +68,8 @@ class Outgoing:
     snapshot: bool = False
     close_code: int | None = None  # close the socket with this code once the frame is sent
     close_reason: str = ""
+    # The ASGI message, built once and shared by every socket the frame goes to.
+    message: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", {"type": "websocket.send", "text": self.frame})

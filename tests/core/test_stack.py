@@ -1,0 +1,123 @@
+"""What every answer carries, whichever layer of the stack produced it: the request id (header,
+envelope, log line), the security headers, CORS for a listed origin only, the body cap."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from queueit.main import create_app
+from queueit.users import service as users_service
+from tests.conftest import make_settings
+from tests.factories import auth, token_for
+
+ORIGIN = "https://party.example"
+
+
+async def _client(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncIterator[Any]:
+    app = create_app(make_settings(database_url, tmp_path / "data", **overrides))
+    async with LifespanManager(app, startup_timeout=30):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client
+
+
+@pytest.fixture
+async def cors_client(database_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in _client(database_url, tmp_path, allowed_origins=ORIGIN):
+        yield client
+
+
+def _assert_stamped(response: httpx.Response) -> None:
+    assert len(response.headers["X-Request-ID"]) == 32
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    if response.status_code >= 400:
+        assert response.json()["request_id"] == response.headers["X-Request-ID"]
+
+
+async def test_each_request_is_logged_once_with_its_id(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async for client in _client(database_url, tmp_path, log_level="INFO", log_json=True):
+        capsys.readouterr()
+        await client.get("/healthz", headers={"X-Request-ID": "trace-1"})
+        await client.get("/api/v1/nope", headers={"X-Request-ID": "trace-2"})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "{" in line]
+    finished = [line for line in lines if line.get("event") == "request_finished"]
+    assert [(f["request_id"], f["route"], f["status"]) for f in finished] == [
+        ("trace-1", "/healthz", 200),
+        ("trace-2", "unmatched", 404),
+    ]
+    assert all(f["method"] == "GET" and f["duration_ms"] >= 0 for f in finished)
+
+
+async def test_an_unexpected_error_is_the_envelope_with_id_and_headers(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(uow: Any, *, claims: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(users_service, "current_user", broken)
+    async for client in _client(database_url, tmp_path):
+        response = await client.get("/api/v1/users/me", headers=auth(token_for()))
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert "boom" not in response.text
+    _assert_stamped(response)
+
+
+async def test_a_wrong_method_is_405_in_the_envelope(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/healthz")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == "GET"
+    _assert_stamped(response)
+
+
+async def test_a_streamed_body_over_the_cap_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 8192
+
+    response = await client.patch(
+        "/api/v1/users/me",
+        content=chunks(),
+        headers={**auth(token_for()), "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    _assert_stamped(response)
+
+
+async def test_cors_answers_a_listed_origin_only(cors_client: httpx.AsyncClient) -> None:
+    listed = await cors_client.get("/healthz", headers={"Origin": ORIGIN})
+    assert listed.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "x-request-id" in listed.headers["Access-Control-Expose-Headers"].lower()
+    _assert_stamped(listed)
+    other = await cors_client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    plain = await cors_client.get("/healthz")
+    assert "Access-Control-Allow-Origin" not in plain.headers
+    assert plain.headers["Vary"] == "Origin"  # a cache keeps the two answers apart
+    _assert_stamped(plain)
+
+
+async def test_an_oversized_cross_origin_request_still_gets_cors(
+    cors_client: httpx.AsyncClient,
+) -> None:
+    response = await cors_client.patch(
+        "/api/v1/users/me",
+        content=b"x" * (70 * 1024),
+        headers={**auth(token_for()), "content-type": "application/json", "Origin": ORIGIN},
+    )
+    assert response.status_code == 413
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    _assert_stamped(response)
