@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, Uuid, bindparam, delete, select, update
+from sqlalchemy import Integer, Table, Uuid, bindparam, delete, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,6 +100,20 @@ async def lock_ballot(
     return Ballot(queued_song_id, SongStatus(row.status), row.votes, row.is_fallback, existing)
 
 
+@dataclass(frozen=True, slots=True)
+class VoteChange:
+    """What one vote changes, as party/voting.py decided it: `user_id`'s vote row (None:
+    withdrawn), the song's total by `delta`, the tier it entered at `at` (by a gain when
+    `delta` > 0, party/ordering.py) and its fallback flag."""
+
+    queued_song_id: uuid.UUID
+    user_id: uuid.UUID
+    value: int | None
+    delta: int
+    is_fallback: bool
+    at: datetime
+
+
 def _put_vote(insert: Any) -> Any:
     statement = insert(_votes).values(
         queued_song_id=bindparam("queued_song_id"),
@@ -120,20 +134,6 @@ _DELETE_VOTE = delete(_votes).where(
     _votes.c.queued_song_id == bindparam("queued_song_id", type_=Uuid()),
     _votes.c.user_id == bindparam("user_id", type_=Uuid()),
 )
-
-
-async def put_vote(
-    db: AsyncSession, queued_song_id: uuid.UUID, user_id: uuid.UUID, value: int, at: datetime
-) -> None:
-    """Cast or change the vote (one row per member and song: the primary key)."""
-    params = {"queued_song_id": queued_song_id, "user_id": user_id, "value": value, "at": at}
-    await db.execute(_PUT_VOTE[db.get_bind().dialect.name], params)
-
-
-async def delete_vote(db: AsyncSession, queued_song_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    await db.execute(_DELETE_VOTE, {"queued_song_id": queued_song_id, "user_id": user_id})
-
-
 _TALLY = (
     update(_songs)
     .where(_songs.c.id == bindparam("queued_song_id", type_=Uuid()))
@@ -145,37 +145,74 @@ _TALLY = (
     )
     .returning(_songs.c.votes, _songs.c.last_entered_tier_at)
 )
-
-
-async def tally(
-    db: AsyncSession, song: Ballot, *, delta: int, is_fallback: bool, at: datetime
-) -> Tally:
-    """The song's total moves by `delta`; it entered its new tier at `at`, by a gain when
-    `delta` > 0 (party/ordering.py)."""
-    params = {
-        "queued_song_id": song.id,
-        "delta": delta,
-        "gain": delta > 0,
-        "at": at,
-        "is_fallback": is_fallback,
-    }
-    row = (await db.execute(_TALLY, params)).one()
-    return Tally(song.id, row.votes, delta > 0, row.last_entered_tier_at, is_fallback)
-
-
 _BUMP_VERSION = (
     update(_parties)
     .where(_parties.c.id == bindparam("party_id", type_=Uuid()))
-    .values(
-        version=_parties.c.version + 1,
-        last_activity_at=bindparam("at"),
-    )
+    .values(version=_parties.c.version + 1, last_activity_at=bindparam("at"))
     .returning(_parties.c.version)
 )
 
 
-async def bump_version(db: AsyncSession, party_id: uuid.UUID, at: datetime) -> int:
-    """The party changed: its version goes up by one, in the change's transaction (as
-    repository.bump_version, for a party locked by `lock_party`, which holds no ORM
-    instance to keep in step)."""
-    return int((await db.execute(_BUMP_VERSION, {"party_id": party_id, "at": at})).scalar_one())
+def _tally_and_bump() -> Any:
+    """PostgreSQL: the tally and the version bump as data-modifying CTEs of one statement
+    (one round trip fewer under the party's lock); each part is the statement SQLite runs on
+    its own. The vote row is written first, by a statement of its own: row-level security's
+    guard on queued_songs checks the new total against the vote rows it can see (docs/RLS.md),
+    and a CTE of the same statement would not be visible to it yet."""
+    song = _TALLY.cte("song")
+    party = _BUMP_VERSION.cte("party")
+    columns = (song.c.votes, song.c.last_entered_tier_at, party.c.version)
+    return select(*columns).select_from(song.join(party, true()))
+
+
+_PG_TALLY_AND_BUMP = _tally_and_bump()
+
+
+async def record(db: AsyncSession, change: VoteChange) -> Tally:
+    """Write `change`: the vote row, the song's total and tier (as the update returns them);
+    the caller bumps the party's version (once for several changes)."""
+    tally, _ = await _record(db, change, party_id=None)
+    return tally
+
+
+async def record_and_bump(
+    db: AsyncSession, change: VoteChange, *, party_id: uuid.UUID
+) -> tuple[Tally, int]:
+    """`record`, and the party's version + 1 (returned), in the same transaction: on
+    PostgreSQL the tally and the version in one statement, on SQLite one after the other."""
+    tally, version = await _record(db, change, party_id=party_id)
+    assert version is not None
+    return tally, version
+
+
+async def _record(
+    db: AsyncSession, change: VoteChange, *, party_id: uuid.UUID | None
+) -> tuple[Tally, int | None]:
+    params = {
+        "queued_song_id": change.queued_song_id,
+        "user_id": change.user_id,
+        "value": change.value,
+        "at": change.at,
+        "delta": change.delta,
+        "gain": change.delta > 0,
+        "is_fallback": change.is_fallback,
+        "party_id": party_id,
+    }
+    version: int | None = None
+    dialect = db.get_bind().dialect.name
+    await db.execute(_DELETE_VOTE if change.value is None else _PUT_VOTE[dialect], params)
+    if party_id is not None and dialect == "postgresql":
+        row = (await db.execute(_PG_TALLY_AND_BUMP, params)).one()
+        version = int(row.version)
+    else:
+        row = (await db.execute(_TALLY, params)).one()
+        if party_id is not None:
+            version = int((await db.execute(_BUMP_VERSION, params)).scalar_one())
+    tally = Tally(
+        change.queued_song_id,
+        int(row.votes),
+        change.delta > 0,
+        row.last_entered_tier_at,
+        change.is_fallback,
+    )
+    return tally, version

@@ -33,7 +33,7 @@ from queueit.party.errors import (
 )
 from queueit.party.models import SongStatus
 from queueit.party.schemas import VoteOut
-from queueit.party.vote_repository import Ballot, Tally
+from queueit.party.vote_repository import Ballot, Tally, VoteChange
 from queueit.users.models import User
 
 log = structlog.get_logger(__name__)
@@ -90,25 +90,34 @@ async def vote_refusal(
     )
 
 
+def change_of(song: Ballot, user_id: uuid.UUID, value: int | None) -> VoteChange | None:
+    """What casting, changing or withdrawing (None) `user_id`'s vote on `song` changes, or
+    None when nothing does (re-casting the same vote). Tier metadata moves only when the
+    total does: a song enters its new tier now, by a gain when the total went up (flipping
+    +1 to -1 is a loss). An upvote on a fallback entry makes it an ordinary request (someone
+    wants it)."""
+    if song.existing == value:
+        return None
+    return VoteChange(
+        queued_song_id=song.id,
+        user_id=user_id,
+        value=value,
+        delta=(value or 0) - (song.existing or 0),
+        is_fallback=song.is_fallback and value != 1,
+        at=utcnow(),
+    )
+
+
 async def apply_vote(
     uow: UnitOfWork, song: Ballot, user_id: uuid.UUID, value: int | None
 ) -> Tally | None:
     """Cast, change or withdraw (None) `user_id`'s vote on `song` (row-locked by the caller,
-    with that user's vote); the song's votes afterwards, or None when nothing changed. Tier
-    metadata moves only when the total does (re-casting the same vote changes nothing;
-    flipping +1 to -1 is a loss)."""
-    if song.existing == value:
+    with that user's vote; the caller bumps the party's version); the song's votes
+    afterwards, or None when nothing changed."""
+    change = change_of(song, user_id, value)
+    if change is None:
         return None
-    db = uow.session
-    now = utcnow()
-    if value is None:
-        await vote_repository.delete_vote(db, song.id, user_id)
-    else:
-        await vote_repository.put_vote(db, song.id, user_id, value, now)
-    # An upvote on a fallback entry: someone wants it, an ordinary request from now on.
-    is_fallback = song.is_fallback and value != 1
-    delta = (value or 0) - (song.existing or 0)
-    return await vote_repository.tally(db, song, delta=delta, is_fallback=is_fallback, at=now)
+    return await vote_repository.record(uow.session, change)
 
 
 async def address_may_vote(
@@ -136,7 +145,8 @@ async def vote(
 ) -> VoteOut:
     """Cast (+1/-1), change, or withdraw (None) the caller's vote on a queued song: the
     party's row lock, the song's with the caller's vote, the rules, then the vote, the
-    song's total and the party's version (five statements on the way of a plain vote)."""
+    song's total and the party's version (on PostgreSQL three statements for a plain vote,
+    two of them under the party's lock; on SQLite five)."""
     db = uow.session
     party = await guards.locked_party_to_vote_in(uow, actor)
     song = await vote_repository.lock_ballot(db, queued_song_id, party.id, actor.id)
@@ -158,10 +168,11 @@ async def vote(
         raise refusal
     if value is not None and not await address_may_vote(uow, song, actor, host_id=party.host_id):
         raise AddressVoteLimit()
-    tally = await apply_vote(uow, song, actor.id, value)
-    if tally is None:
+    change = change_of(song, actor.id, value)
+    if change is None:
         return VoteOut(total_votes=song.votes)
-    version = await vote_repository.bump_version(db, party.id, utcnow())
+    # The vote row, the total and the version: one round trip on PostgreSQL.
+    tally, version = await vote_repository.record_and_bump(db, change, party_id=party.id)
     total = tally.total_votes
     log.info(
         "vote_cast", session_id=str(party.id), queued_song_id=str(song.id), value=value, total=total
