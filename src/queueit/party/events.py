@@ -11,24 +11,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from queueit.core.events import DomainEvent, EventName
 from queueit.core.uow import UnitOfWork
 from queueit.party import presence, queue_repository, repository, rules
-from queueit.party.models import Party, QueuedSong
+from queueit.party.models import Party
 from queueit.party.schemas import QueuedSongOut
 from queueit.party.shapes import queued_song_out
+from queueit.party.vote_repository import Tally
 
 EVENT_QUEUE_PAGE = 50
 
 
-def votes_updated(party_id: uuid.UUID, version: int, song: QueuedSong) -> DomainEvent:
+def votes_updated(party_id: uuid.UUID, version: int, tally: Tally) -> DomainEvent:
+    """A song's votes changed: its total and tier metadata, as the vote's update returned
+    them (nothing is read again)."""
     return DomainEvent(
         party_id,
         EventName.VOTES_UPDATED,
         version,
         {
-            "queued_song_id": str(song.id),
-            "total_votes": song.votes,
-            "entered_tier_by_gain": song.entered_tier_by_gain,
-            "last_entered_tier_at": song.last_entered_tier_at.isoformat(),
-            "is_fallback": song.is_fallback,
+            "queued_song_id": str(tally.queued_song_id),
+            "total_votes": tally.total_votes,
+            "entered_tier_by_gain": tally.entered_tier_by_gain,
+            "last_entered_tier_at": tally.last_entered_tier_at.isoformat(),
+            "is_fallback": tally.is_fallback,
         },
     )
 

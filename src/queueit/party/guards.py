@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from queueit.core.uow import UnitOfWork
-from queueit.party import repository, roles
+from queueit.party import repository, roles, vote_repository
 from queueit.party.errors import NoActiveParty, NotHost, NotMember
 from queueit.party.models import Party
 from queueit.party.roles import Action, Role
@@ -18,6 +18,17 @@ async def locked_party_of(uow: UnitOfWork, actor: User) -> Party:
     if actor.current_party_id is None:
         raise NoActiveParty()
     return _active(await repository.lock(uow.session, actor.current_party_id))
+
+
+async def locked_party_to_vote_in(uow: UnitOfWork, actor: User) -> vote_repository.LockedParty:
+    """The caller's active party, row-locked like `locked_party_of`, as the few columns a
+    vote reads (no ORM instance: the vote is the hottest write)."""
+    if actor.current_party_id is None:
+        raise NoActiveParty()
+    party = await vote_repository.lock_party(uow.session, actor.current_party_id)
+    if party is None or party.ended_at is not None:
+        raise NoActiveParty()
+    return party
 
 
 async def party_of(uow: UnitOfWork, actor: User) -> Party:

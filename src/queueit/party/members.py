@@ -11,7 +11,15 @@ import structlog
 
 from queueit.core.types import utcnow
 from queueit.core.uow import UnitOfWork
-from queueit.party import events, guards, queue_repository, repository, roles, roles_repository
+from queueit.party import (
+    events,
+    guards,
+    queue_repository,
+    repository,
+    roles,
+    roles_repository,
+    vote_repository,
+)
 from queueit.party.errors import (
     Banned,
     BanNotFound,
@@ -158,8 +166,8 @@ async def _withdraw_votes(uow: UnitOfWork, party: Party, user_id: uuid.UUID) -> 
     db = uow.session
     withdrawn = 0
     for song_id in sorted(await queue_repository.my_votes(db, party.id, user_id)):
-        song = await queue_repository.lock_in_party(db, uuid.UUID(song_id), party.id)
-        if song is not None and await apply_vote(uow, song, user_id, None):
+        song = await vote_repository.lock_ballot(db, uuid.UUID(song_id), party.id, user_id)
+        if song is not None and await apply_vote(uow, song, user_id, None) is not None:
             withdrawn += 1
     return withdrawn
 
@@ -182,7 +190,7 @@ async def refuse_banned(uow: UnitOfWork, *, party: Party, actor: User, address: 
             db, party.id, user_id=actor.id, address=address
         )
         if by_address and not by_account:
-            by_address = not await repository.on_host_network(db, party, address)
+            by_address = not await repository.on_host_network(db, party.host_id, address)
     if by_account or by_address:
         log.info("join_refused_banned", session_id=str(party.id), by_address=not by_account)
         raise Banned()

@@ -8,12 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, select, update
+from sqlalchemy import Row, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Bundle, aliased
 
 from queueit.catalog.models import Song
-from queueit.core.engine import insert_for
 from queueit.core.types import utcnow
 from queueit.party.models import Party, PartyRole, QueuedSong, SongStatus, Vote
 from queueit.party.ordering import fair_play_order, fair_turns, play_order
@@ -219,31 +218,6 @@ async def insert_queued(
     db.add(queued)
     await db.flush()
     return queued
-
-
-async def get_vote(db: AsyncSession, queued_song_id: uuid.UUID, user_id: uuid.UUID) -> int | None:
-    query = select(Vote.value).where(Vote.queued_song_id == queued_song_id, Vote.user_id == user_id)
-    value = (await db.execute(query)).scalar_one_or_none()
-    return int(value) if value is not None else None
-
-
-async def put_vote(
-    db: AsyncSession, queued_song_id: uuid.UUID, user_id: uuid.UUID, value: int
-) -> None:
-    now = utcnow()
-    statement = insert_for(db)(Vote).values(
-        queued_song_id=queued_song_id, user_id=user_id, value=value, created_at=now, updated_at=now
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=["queued_song_id", "user_id"], set_={"value": value, "updated_at": now}
-    )
-    await db.execute(statement)
-
-
-async def delete_vote(db: AsyncSession, queued_song_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    await db.execute(
-        delete(Vote).where(Vote.queued_song_id == queued_song_id, Vote.user_id == user_id)
-    )
 
 
 async def has_votes_from_others(

@@ -160,11 +160,11 @@ async def set_membership(
     await db.flush()
 
 
-async def on_host_network(db: AsyncSession, party: Party, address: str | None) -> bool:
-    """Whether `address` is the one the host opened the party from."""
-    if address is None:
+async def on_host_network(db: AsyncSession, host_id: uuid.UUID | None, address: str | None) -> bool:
+    """Whether `address` is the one the host (`host_id`) opened the party from."""
+    if address is None or host_id is None:
         return False
-    query = select(User.join_address).where(User.id == party.host_id)
+    query = select(User.join_address).where(User.id == host_id)
     return (await db.execute(query)).scalar_one_or_none() == address
 
 

@@ -22,6 +22,7 @@ from queueit.party import (
     rules,
     rules_repository,
     snapshot,
+    vote_repository,
 )
 from queueit.party.errors import (
     NotAllowedToRemove,
@@ -91,18 +92,24 @@ async def add_song(
     if existing is not None:
         # Re-adding is an upvote, under the party's vote rules and capped per address like
         # any vote; when a rule refuses it (voting is off), it changes nothing.
+        ballot = await vote_repository.lock_ballot(db, existing.id, party.id, actor.id)
+        assert ballot is not None  # locked by find_queued
         refusal = await vote_refusal(
             uow,
-            party=party,
-            song=existing,
+            party_id=party.id,
+            host_id=party.host_id,
+            song=ballot,
             actor=actor,
             value=1,
             settings=rules.settings_of(party.settings),
         )
-        allowed = refusal is None and await address_may_vote(uow, existing, actor, party=party)
-        if allowed and await apply_vote(uow, existing, actor.id, 1):
+        allowed = refusal is None and await address_may_vote(
+            uow, ballot, actor, host_id=party.host_id
+        )
+        tally = await apply_vote(uow, ballot, actor.id, 1) if allowed else None
+        if tally is not None:
             version = await repository.bump_version(db, party)
-            uow.publish(events.votes_updated(party.id, version, existing))
+            uow.publish(events.votes_updated(party.id, version, tally))
         return await snapshot.song_out(uow, existing.id)
     if await queue_repository.queue_total(db, party.id) >= max_queue_length:
         raise QueueFull(f"The queue is full ({max_queue_length} songs).")
@@ -139,7 +146,7 @@ async def add_facts(
     if new and guest and actor.join_address is not None:
         network_waiting = await queue_repository.count_added_from(db, party.id, actor.join_address)
         if network_waiting >= uow.settings.max_songs_per_address and (
-            await repository.on_host_network(db, party, actor.join_address)
+            await repository.on_host_network(db, party.host_id, actor.join_address)
         ):
             network_waiting = 0  # the host's own network is never capped
     return rules.AddFacts(
