@@ -4,12 +4,14 @@ envelope, log line), the security headers, CORS for a listed origin only, the bo
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from asgi_lifespan import LifespanManager
 
 from queueit.main import create_app
@@ -46,10 +48,19 @@ def _assert_stamped(response: httpx.Response) -> None:
 async def test_each_request_is_logged_once_with_its_id(
     database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async for client in _client(database_url, tmp_path, log_level="INFO", log_json=True):
-        capsys.readouterr()
-        await client.get("/healthz", headers={"X-Request-ID": "trace-1"})
-        await client.get("/api/v1/nope", headers={"X-Request-ID": "trace-2"})
+    # The app logs at INFO into capsys's stream, which closes after the test: the worker's
+    # next tests must not inherit that configuration (a later INFO line would hit a closed file).
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        async for client in _client(database_url, tmp_path, log_level="INFO", log_json=True):
+            capsys.readouterr()
+            await client.get("/healthz", headers={"X-Request-ID": "trace-1"})
+            await client.get("/api/v1/nope", headers={"X-Request-ID": "trace-2"})
+    finally:
+        structlog.configure(**saved)
+        root.handlers, root.level = handlers, level
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "{" in line]
     finished = [line for line in lines if line.get("event") == "request_finished"]
     assert [(f["request_id"], f["route"], f["status"]) for f in finished] == [
