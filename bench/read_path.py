@@ -38,7 +38,7 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/queueit_perf"
 SONGS = 50
 
 
-async def _best(run: Callable[[], Awaitable[Any]], requests: int) -> float:
+async def best_of_three(run: Callable[[], Awaitable[Any]], requests: int) -> float:
     """Best of 3 rounds of `requests` calls, CPU seconds per call (after a warm-up)."""
     for _ in range(min(requests, 100)):
         await run()
@@ -100,7 +100,9 @@ async def main(url: str, requests: int) -> None:
                     async def get(path: str = path, headers: dict[str, str] = headers) -> None:
                         (await client.get(path, headers=headers)).raise_for_status()
 
-                    print(f"{name:34} {await _best(get, requests) * 1e3:6.3f} ms CPU/request")
+                    print(
+                        f"{name:34} {await best_of_three(get, requests) * 1e3:6.3f} ms CPU/request"
+                    )
 
             state = app.state.ctx
             raw = guest["Authorization"].removeprefix("Bearer ")
@@ -134,7 +136,7 @@ async def main(url: str, requests: int) -> None:
                 ("unit of work + the caller's row", caller),
                 ("  + the read model's statement", caller_and_view),
             ):
-                print(f"{name:34} {await _best(run, requests) * 1e3:6.3f} ms CPU/call")
+                print(f"{name:34} {await best_of_three(run, requests) * 1e3:6.3f} ms CPU/call")
     finally:
         shutil.rmtree(data, ignore_errors=True)
 

@@ -38,6 +38,7 @@ import httpx
 from bench import loadgen
 from bench.harness import asyncpg_dsn, base_settings, bearer, database_name, reset_database, token
 from bench.procfs import cpu_times, postgres_pids
+from bench.read_path import best_of_three
 from bench.seed import Party, analyze, seed_party
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/queueit_perf"
@@ -83,19 +84,6 @@ class Voters:
         value = _NEXT[self.values.get((index, song))]
         self.values[(index, song)] = value
         return f"/api/v1/songs/{song}/vote", headers, {"vote_value": value}
-
-
-async def _best(run: Callable[[], Awaitable[Any]], requests: int) -> float:
-    """Best of 3 rounds of `requests` calls, CPU seconds per call (after a warm-up)."""
-    for _ in range(min(requests, 100)):
-        await run()
-    best = float("inf")
-    for _ in range(3):
-        began = time.process_time()
-        for _ in range(requests):
-            await run()
-        best = min(best, (time.process_time() - began) / requests)
-    return best
 
 
 async def _seed(url: str) -> list[Party]:
@@ -157,7 +145,7 @@ async def main(url: str, requests: int, profile: bool) -> None:
                 for name, run in routes:
                     pg_before = cpu_times(postgres_pids(database))
                     sent = voters.sent
-                    cpu = await _best(run, requests)
+                    cpu = await best_of_three(run, requests)
                     line = f"{name:34} {cpu * 1e3:6.3f} ms CPU/request"
                     if voters.sent > sent:
                         pg = _pg_seconds(pg_before, cpu_times(postgres_pids(database)))
@@ -216,7 +204,7 @@ async def _service_alone(app: Any, parties: list[Party], requests: int) -> None:
         ("unit of work + the caller's row", caller),
         ("  + voting.vote", caller_and_vote),
     ):
-        print(f"{name:34} {await _best(run, requests) * 1e3:6.3f} ms CPU/call")
+        print(f"{name:34} {await best_of_three(run, requests) * 1e3:6.3f} ms CPU/call")
 
 
 async def _profile_votes(vote: Callable[[], Awaitable[None]], requests: int) -> None:

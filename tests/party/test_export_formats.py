@@ -11,13 +11,14 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 from queueit.catalog.models import Song
 from queueit.party.export import render_csv, render_m3u, track_uri
 from queueit.party.models import Party, QueuedSong, SongStatus
 from queueit.party.schemas import HistoryEntryOut, HistoryExportOut
 from tests.factories import make_host
+from tests.statements import statements_for
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 
@@ -141,23 +142,15 @@ async def _seed_history(app: FastAPI, *, join_code: str, batch: str, count: int)
 async def _statements_for_export(
     app: FastAPI, client: httpx.AsyncClient, party_id: str, headers: dict[str, str]
 ) -> tuple[int, httpx.Response]:
-    engine = app.state.ctx.database.engine.sync_engine
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        response = await client.get(
-            f"/api/v1/sessions/{party_id}/history/export?format=m3u", headers=headers
-        )
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    statements, response = await statements_for(
+        app,
+        client,
+        "GET",
+        f"/api/v1/sessions/{party_id}/history/export?format=m3u",
+        headers=headers,
+    )
     assert response.status_code == 200, response.text
-    return len(
-        [s for s in seen if not s.lstrip().upper().startswith(("BEGIN", "PRAGMA"))]
-    ), response
+    return statements, response
 
 
 async def test_export_costs_the_same_statements_for_3_or_120_songs(

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 from queueit.catalog.models import Song
 from queueit.party import read_model
 from queueit.party.models import Party, QueuedSong, SongStatus
 from tests.factories import make_host, make_user, track
+from tests.statements import statements_for
 
 API = "/api/v1"
 
@@ -21,19 +21,11 @@ API = "/api/v1"
 async def _statements_for_current(
     app: FastAPI, client: httpx.AsyncClient, headers: dict[str, str]
 ) -> int:
-    engine = app.state.ctx.database.engine.sync_engine
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        response = await client.get(f"{API}/sessions/current?queue_limit=500", headers=headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    statements, response = await statements_for(
+        app, client, "GET", f"{API}/sessions/current?queue_limit=500", headers=headers
+    )
     assert response.status_code == 200
-    return len([s for s in seen if not s.lstrip().upper().startswith(("BEGIN", "PRAGMA"))])
+    return statements
 
 
 async def seed_queued_songs(app: FastAPI, *, join_code: str, count: int) -> None:
@@ -107,25 +99,6 @@ async def test_current_uses_a_constant_number_of_statements(
     assert built <= 10 and served < built
 
 
-async def _statements_for(
-    app: FastAPI, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
-) -> tuple[int, httpx.Response]:
-    engine = app.state.ctx.database.engine.sync_engine
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        response = await client.request(method, url, **kwargs)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return len(
-        [s for s in seen if not s.lstrip().upper().startswith(("BEGIN", "PRAGMA"))]
-    ), response
-
-
 async def test_a_vote_uses_a_constant_number_of_statements(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -149,7 +122,7 @@ async def test_a_vote_uses_a_constant_number_of_statements(
             ("POST", {"json": {"vote_value": -1}}),
             ("DELETE", {}),
         ):
-            statements, response = await _statements_for(
+            statements, response = await statements_for(
                 app, client, method, url, headers=guest, **kwargs
             )
             assert response.status_code == 200

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from tests.factories import make_host, make_user
+from tests.statements import statements_for
 
 API = "/api/v1"
 
@@ -309,22 +309,17 @@ async def test_a_co_host_is_marked_as_they_add(
 async def _statements_for_search(
     app: FastAPI, client: httpx.AsyncClient, headers: dict, limit: int
 ) -> int:
-    engine = app.state.ctx.database.engine.sync_engine
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        response = await client.get(
-            f"{API}/catalog/search", params={"q": "the", "limit": limit}, headers=headers
-        )
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    statements, response = await statements_for(
+        app,
+        client,
+        "GET",
+        f"{API}/catalog/search",
+        params={"q": "the", "limit": limit},
+        headers=headers,
+    )
     assert response.status_code == 200
     assert len(response.json()["tracks"]) == limit
-    return len([s for s in seen if not s.lstrip().upper().startswith(("BEGIN", "PRAGMA"))])
+    return statements
 
 
 async def test_marking_costs_the_same_statements_for_2_or_50_results(

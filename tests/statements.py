@@ -1,0 +1,30 @@
+"""Counting the SQL statements one request costs (the statement-count tests): every statement
+the app's engine sends, BEGIN and SQLite's PRAGMAs aside."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import event
+
+
+async def statements_for(
+    app: FastAPI, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+) -> tuple[int, httpx.Response]:
+    """The statements `client.request(method, url, ...)` cost, and its response."""
+    engine = app.state.ctx.database.engine.sync_engine
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = await client.request(method, url, **kwargs)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(
+        [s for s in seen if not s.lstrip().upper().startswith(("BEGIN", "PRAGMA"))]
+    ), response
