@@ -265,11 +265,26 @@ async def reset_database(url: str) -> None:
             )
         finally:
             await conn.close()
-        engine = create_engine(Settings(_env_file=None, database_url=url))
-        try:
-            await upgrade(engine)
-        finally:
-            await engine.dispose()
+        other_src = os.environ.get("BENCH_SRC")
+        if other_src:
+            # The servers' own tree migrates (its head may be older than this checkout's,
+            # and a server refuses a schema newer than its code: the schema check's 503).
+            await asyncio.to_thread(
+                subprocess.run,
+                [
+                    sys.executable,
+                    "-c",
+                    "from queueit.cli import main; raise SystemExit(main(['migrate']))",
+                ],
+                env={**os.environ, "PYTHONPATH": other_src, "DATABASE_URL": url},
+                check=True,
+            )
+        else:
+            engine = create_engine(Settings(_env_file=None, database_url=url))
+            try:
+                await upgrade(engine)
+            finally:
+                await engine.dispose()
     finally:
         await admin.close()  # ends the session: the lock goes with it
 
