@@ -46,20 +46,25 @@ def long_catalog(path: Path) -> str:
     return str(path)
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ThreadServer]:
+def _running(database_url: str, tmp_path: Path, **overrides: Any) -> Iterator[ThreadServer]:
     settings = make_settings(
         database_url,
         tmp_path / "data",
-        realtime_buffer_size=8,
-        realtime_close_timeout_seconds=60,
         local_catalog_path=long_catalog(tmp_path / "long.json"),
+        **overrides,
     )
     running = ThreadServer(settings).start()
     try:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ThreadServer]:
+    yield from _running(
+        database_url, tmp_path, realtime_buffer_size=8, realtime_close_timeout_seconds=60
+    )
 
 
 @pytest.fixture
@@ -71,17 +76,7 @@ async def http(server: ThreadServer) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def roomy_server(database_url: str, tmp_path: Path) -> Iterator[ThreadServer]:
     """Buffers room enough for every frame of the test: a paused client is never dropped."""
-    settings = make_settings(
-        database_url,
-        tmp_path / "data",
-        realtime_buffer_size=256,
-        local_catalog_path=long_catalog(tmp_path / "long.json"),
-    )
-    running = ThreadServer(settings).start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    yield from _running(database_url, tmp_path, realtime_buffer_size=256)
 
 
 async def stalled_client(server: ThreadServer, session_id: str, token: str) -> ClientConnection:
