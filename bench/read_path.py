@@ -25,7 +25,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,75 +71,82 @@ async def _party(client: httpx.AsyncClient) -> dict[str, str]:
     return guest
 
 
-async def main(url: str, requests: int) -> None:
+@asynccontextmanager
+async def in_process_app(
+    url: str, prefix: str
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient, Path]]:
+    """The full app on `url` (bench endpoints on) in its lifespan, an HTTP client driving it
+    through ASGI (no network, no server), and its data directory (removed afterwards)."""
     from queueit.core.settings import Settings
-    from queueit.core.uow import open_uow
     from queueit.main import create_app
-    from queueit.party import read_model_repository
-    from queueit.users import service as users_service
 
-    await reset_database(url)
-    data = Path(tempfile.mkdtemp(prefix="queueit-read-path-"))
+    data = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         values = base_settings(url, data, bench_endpoints="true")
         app = create_app(Settings(_env_file=None, **values))  # type: ignore[arg-type]
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-                guest = await _party(client)
-                current = await client.get("/api/v1/sessions/current", headers=guest)
-                current.raise_for_status()
-                (data / "bench-current.json").write_bytes(current.content)
-                print(f"document: {len(current.content)} bytes, {SONGS} songs, PostgreSQL, RLS on")
-                routes = (
-                    ("GET /bench/current (bare)", "/bench/current", {}),
-                    ("GET /users/me", "/api/v1/users/me", guest),
-                    ("GET /sessions/current (hit)", "/api/v1/sessions/current", guest),
-                )
-                for name, path, headers in routes:
-
-                    async def get(path: str = path, headers: dict[str, str] = headers) -> None:
-                        (await client.get(path, headers=headers)).raise_for_status()
-
-                    print(
-                        f"{name:34} {await best_of_three(get, requests) * 1e3:6.3f} ms CPU/request"
-                    )
-
-            state = app.state.ctx
-            raw = guest["Authorization"].removeprefix("Bearer ")
-            claims = await state.verifier.verify(raw)
-
-            async def verify() -> None:
-                await state.verifier.verify(raw)
-
-            async def caller() -> None:
-                async with open_uow(state.database) as uow:
-                    await users_service.current_user(uow, claims=claims)
-
-            async def caller_and_view() -> None:
-                async with open_uow(state.database) as uow:
-                    user = await users_service.current_user(uow, claims=claims)
-                    assert user.current_party_id is not None
-                    await read_model_repository.caller_view(
-                        uow.session, user.current_party_id, user.id
-                    )
-
-            async def fast() -> None:
-                # None every PRESENCE_WRITE_INTERVAL: the route then takes the general path
-                # once, for the presence write (not measured here).
-                await state.fast_path.current(
-                    cache=state.read_model, claims=claims, queue_limit=100, queue_offset=0
-                )
-
-            for name, run in (
-                ("token check", verify),
-                ("one-statement hit (fast path)", fast),
-                ("unit of work + the caller's row", caller),
-                ("  + the read model's statement", caller_and_view),
-            ):
-                print(f"{name:34} {await best_of_three(run, requests) * 1e3:6.3f} ms CPU/call")
+                yield app, client, data
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+async def main(url: str, requests: int) -> None:
+    from queueit.core.uow import open_uow
+    from queueit.party import read_model_repository
+    from queueit.users import service as users_service
+
+    await reset_database(url)
+    async with in_process_app(url, "queueit-read-path-") as (app, client, data):
+        guest = await _party(client)
+        current = await client.get("/api/v1/sessions/current", headers=guest)
+        current.raise_for_status()
+        (data / "bench-current.json").write_bytes(current.content)
+        print(f"document: {len(current.content)} bytes, {SONGS} songs, PostgreSQL, RLS on")
+        routes = (
+            ("GET /bench/current (bare)", "/bench/current", {}),
+            ("GET /users/me", "/api/v1/users/me", guest),
+            ("GET /sessions/current (hit)", "/api/v1/sessions/current", guest),
+        )
+        for name, path, headers in routes:
+
+            async def get(path: str = path, headers: dict[str, str] = headers) -> None:
+                (await client.get(path, headers=headers)).raise_for_status()
+
+            print(f"{name:34} {await best_of_three(get, requests) * 1e3:6.3f} ms CPU/request")
+
+        state = app.state.ctx
+        raw = guest["Authorization"].removeprefix("Bearer ")
+        claims = await state.verifier.verify(raw)
+
+        async def verify() -> None:
+            await state.verifier.verify(raw)
+
+        async def caller() -> None:
+            async with open_uow(state.database) as uow:
+                await users_service.current_user(uow, claims=claims)
+
+        async def caller_and_view() -> None:
+            async with open_uow(state.database) as uow:
+                user = await users_service.current_user(uow, claims=claims)
+                assert user.current_party_id is not None
+                await read_model_repository.caller_view(uow.session, user.current_party_id, user.id)
+
+        async def fast() -> None:
+            # None every PRESENCE_WRITE_INTERVAL: the route then takes the general path
+            # once, for the presence write (not measured here).
+            await state.fast_path.current(
+                cache=state.read_model, claims=claims, queue_limit=100, queue_offset=0
+            )
+
+        for name, run in (
+            ("token check", verify),
+            ("one-statement hit (fast path)", fast),
+            ("unit of work + the caller's row", caller),
+            ("  + the read model's statement", caller_and_view),
+        ):
+            print(f"{name:34} {await best_of_three(run, requests) * 1e3:6.3f} ms CPU/call")
 
 
 if __name__ == "__main__":

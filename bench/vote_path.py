@@ -23,22 +23,19 @@ import argparse
 import cProfile
 import os
 import pstats
-import shutil
-import tempfile
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
 from bench import loadgen
-from bench.harness import asyncpg_dsn, base_settings, bearer, database_name, reset_database, token
+from bench.harness import asyncpg_dsn, bearer, database_name, reset_database, token
 from bench.procfs import cpu_times, postgres_pids
-from bench.read_path import best_of_three
+from bench.read_path import best_of_three, in_process_app
 from bench.seed import Party, analyze, seed_party
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/queueit_perf"
@@ -112,50 +109,39 @@ def _layers(stats: pstats.Stats) -> list[tuple[str, float]]:
 
 
 async def main(url: str, requests: int, profile: bool) -> None:
-    from queueit.core.settings import Settings
-    from queueit.main import create_app
-
     await reset_database(url)
     parties = await _seed(url)
     voters = Voters(parties)
-    data = Path(tempfile.mkdtemp(prefix="queueit-vote-path-"))
-    try:
-        values = base_settings(url, data, bench_endpoints="true")
-        app = create_app(Settings(_env_file=None, **values))  # type: ignore[arg-type]
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-                host = bearer(token(parties[0].host_id, anonymous=False))
-                current = await client.get("/api/v1/sessions/current", headers=host)
-                current.raise_for_status()
-                (data / "bench-current.json").write_bytes(current.content)
+    async with in_process_app(url, "queueit-vote-path-") as (app, client, data):
+        host = bearer(token(parties[0].host_id, anonymous=False))
+        current = await client.get("/api/v1/sessions/current", headers=host)
+        current.raise_for_status()
+        (data / "bench-current.json").write_bytes(current.content)
 
-                async def vote() -> None:
-                    path, headers, body = voters.next()
-                    (await client.post(path, json=body, headers=headers)).raise_for_status()
+        async def vote() -> None:
+            path, headers, body = voters.next()
+            (await client.post(path, json=body, headers=headers)).raise_for_status()
 
-                guest = voters.members[0][0]
-                routes: tuple[tuple[str, Callable[[], Awaitable[None]]], ...] = (
-                    ("GET /bench/current (bare)", _get(client, "/bench/current", {})),
-                    ("GET /users/me", _get(client, "/api/v1/users/me", guest)),
-                    ("POST /songs/{id}/vote", vote),
-                )
-                print(f"{PARTIES} parties x {MEMBERS} members, {SONGS} songs, PostgreSQL, RLS on")
-                database = database_name(url)
-                for name, run in routes:
-                    pg_before = cpu_times(postgres_pids(database))
-                    sent = voters.sent
-                    cpu = await best_of_three(run, requests)
-                    line = f"{name:34} {cpu * 1e3:6.3f} ms CPU/request"
-                    if voters.sent > sent:
-                        pg = _pg_seconds(pg_before, cpu_times(postgres_pids(database)))
-                        line += f"   PostgreSQL {pg * 1e3 / (voters.sent - sent):6.3f} ms/vote"
-                    print(line)
-                if profile:
-                    await _profile_votes(vote, requests)
-            await _service_alone(app, parties, requests)
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
+        guest = voters.members[0][0]
+        routes: tuple[tuple[str, Callable[[], Awaitable[None]]], ...] = (
+            ("GET /bench/current (bare)", _get(client, "/bench/current", {})),
+            ("GET /users/me", _get(client, "/api/v1/users/me", guest)),
+            ("POST /songs/{id}/vote", vote),
+        )
+        print(f"{PARTIES} parties x {MEMBERS} members, {SONGS} songs, PostgreSQL, RLS on")
+        database = database_name(url)
+        for name, run in routes:
+            pg_before = cpu_times(postgres_pids(database))
+            sent = voters.sent
+            cpu = await best_of_three(run, requests)
+            line = f"{name:34} {cpu * 1e3:6.3f} ms CPU/request"
+            if voters.sent > sent:
+                pg = _pg_seconds(pg_before, cpu_times(postgres_pids(database)))
+                line += f"   PostgreSQL {pg * 1e3 / (voters.sent - sent):6.3f} ms/vote"
+            print(line)
+        if profile:
+            await _profile_votes(vote, requests)
+        await _service_alone(app, parties, requests)
 
 
 def _get(
