@@ -41,6 +41,7 @@ class Context:
     workers: int = 1
     quick: bool = False
     python_loadgen: bool = False  # force the Python load generator even when wrk exists
+    open_rate: float | None = None  # scenario 2's open loop at this rate, not half capacity
     placement: Placement = field(default_factory=lambda: Placement(None, None))
     # The run's yardstick (scenarios.reference): CPU and requests/s of the bare route and of
     # the plain FastAPI app, measured once per run; every ratio divides by these.

@@ -95,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         help="do not pin the servers and the load generator to different cores",
     )
     parser.add_argument(
+        "--open-rate",
+        type=float,
+        default=None,
+        metavar="VOTES_PER_S",
+        help="votes' open loop at this rate instead of half the closed loop's capacity "
+        "(to compare two trees at the same offered load)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -117,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         quick=args.quick,
         python_loadgen=args.python_loadgen,
+        open_rate=args.open_rate,
         placement=choose_placement(args.workers, pin=not args.no_pin),
     )
     ctx.placement.apply()
