@@ -1,5 +1,6 @@
 """GET /sessions/current for an authenticated caller in one database round trip (issue 17),
-on PostgreSQL with row-level security, when the read model holds the party's document.
+or none on a repeat at an unchanged version, on PostgreSQL with row-level security, when the
+read model holds the party's document.
 
 The general path (api/party.py: a unit of work, users.service.current_user, then
 read_model.current) costs BEGIN, the RLS `set_config`, the ORM user row, the read model's
@@ -43,8 +44,15 @@ joining another party (leaving the old one first), a kick or ban (`member.left` 
 by its host opening another or deleting their account, or by idle expiry (`session.ended`).
 Two fields move without an event, and a stale copy of either only sends the caller to the
 general path sooner: `last_active_at` (presence writes; a kept value is never newer than
-the row's, so a presence write is never skipped) and `is_anonymous` (a guest's upgrade; a
-kept `true` with a full account's token goes to the general path, as a fresh one would).
+the row's, so a presence write is never skipped) and `is_anonymous` (a guest's upgrade: a
+kept `true` with a full account's token goes to the general path, which finds the upgrade
+made or makes it; with a guest's token both answer the same document).
+
+What may lag, and for how long: a change made through this process is seen at once (its
+events reach the tracker before its response is sent); one made through another process
+once its event arrives through Redis. An event lost unseen (a subscription dead before the
+reader notices, a publish that failed elsewhere) costs at most `TTL_SECONDS` of a stale
+row: for that long a removed member could still read the document, as docs/RLS.md says.
 
 Each check the statement's answer goes through applies to a kept row the same way, and any
 answer but a hit (the general path, 404) drops the caller's kept row: the general path may
