@@ -343,7 +343,7 @@ def test_a_higher_version_heard_of_or_a_gap_ends_the_trust() -> None:
     tracker, callers = _tracker(backplane), Callers()
     key = (uuid.uuid4(), True)
 
-    def keep() -> None:
+    def keep(party: uuid.UUID = party) -> None:
         epoch = tracker.epoch()
         assert epoch is not None
         callers.keep(key, Kept(_row(party, 5), epoch, callers.clock()))
@@ -354,13 +354,19 @@ def test_a_higher_version_heard_of_or_a_gap_ends_the_trust() -> None:
     assert callers.usable(key, tracker) is not None
     tracker.on_event(_event(party, 6), "")
     assert callers.usable(key, tracker) is None and key not in callers
-    for lose in (tracker.on_gap, lambda: setattr(backplane, "state", "degraded")):
-        keep()
-        lose()
-        assert callers.usable(key, tracker) is None
+    quiet = uuid.uuid4()  # a party no event is heard of: only the losses below end the trust
+
+    def down_and_up() -> None:
+        backplane.state = "degraded"
+        assert tracker.epoch() is None  # seen by a request meanwhile
         backplane.state = "ok"
+
+    for lose in (tracker.on_gap, down_and_up):
+        keep(quiet)
+        assert callers.usable(key, tracker) is not None
+        lose()
         assert callers.usable(key, tracker) is None  # the epoch moved meanwhile
-    keep()
+    keep(quiet)
     tracker.running = False
     assert tracker.epoch() is None and callers.usable(key, tracker) is None
 
