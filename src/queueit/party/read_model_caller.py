@@ -209,7 +209,7 @@ class FastPath:
             if row is not None and epoch is not None:
                 kept = Kept(row, epoch, read_at)
         try:
-            body = self._answer(row, cache=cache, claims=claims, key=(queue_limit, queue_offset))
+            body = self._answer(row, cache=cache, claims=claims, page=(queue_limit, queue_offset))
         except NoActiveParty:
             self.callers.drop(key)
             raise
@@ -220,7 +220,7 @@ class FastPath:
         return body
 
     def _answer(
-        self, row: CallerRow | None, *, cache: ReadModel, claims: Claims, key: tuple[int, int]
+        self, row: CallerRow | None, *, cache: ReadModel, claims: Claims, page: tuple[int, int]
     ) -> bytes | None:
         if row is None:
             return None
@@ -230,7 +230,7 @@ class FastPath:
             return None  # the presence write is the general path's
         if row.party_id is None:
             raise NoActiveParty()
-        entry = cache.fresh((row.party_id, *key))
+        entry = cache.fresh((row.party_id, *page))  # page: queue_limit, queue_offset
         if entry is None:
             return None
         if row.version is None or row.ended:
