@@ -15,6 +15,7 @@ scenario 1 (which measures them beside the real route) did not run."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,16 @@ async def seed_ceiling_party(ctx: Context) -> tuple[str, int]:
 
 
 def bench_server(ctx: Context, data_dir: Path) -> Server:
-    settings = base_settings(ctx.database_url, data_dir, bench_endpoints="true")
+    """The server as a deployment runs it: several workers share events through Redis
+    (without it each worker's events stay its own, and GET /sessions/current cannot trust
+    what it kept: party/read_model_caller.py); one process needs no Redis."""
+    extra = {}
+    if ctx.workers > 1:
+        extra = {
+            "redis_url": ctx.redis_url,
+            "realtime_redis_channel": f"queueit-bench:{uuid.uuid4().hex[:8]}",
+        }
+    settings = base_settings(ctx.database_url, data_dir, bench_endpoints="true", **extra)
     return Server(settings, workers=ctx.workers, workdir=data_dir, cpus=ctx.server_cpus)
 
 

@@ -121,10 +121,11 @@ async def current(
     """The party you are in: now playing, the queue in play order (paged), your votes, skip
     and participant counts. 404 `no_active_session` when you are in none (or it ended).
     `participant_count`, `skip_request_count` and the members' names may be up to 2 seconds
-    old; everything else is as of the request."""
+    old; everything else is as of the request (a change made through another server process
+    once its event reached this one, at most 2 seconds later)."""
     # Not `Uow` + `CurrentUser` (nor `State`: each dependency costs its resolution): a
-    # read-model hit is answered in one statement (party/read_model_caller.py); the unit of
-    # work opens only when that does not apply.
+    # read-model hit is answered from the caller's kept row or in one statement
+    # (party/read_model_caller.py); the unit of work opens only when that does not apply.
     state: AppState = request.app.state.ctx
     claims = await bearer_claims(request, state, credentials)
     body = await state.fast_path.current(

@@ -52,4 +52,4 @@ class AppState:
     bench_entry: Entry | None = None  # the same, cut as the read model cuts it
 
     def __post_init__(self) -> None:
-        self.fast_path = FastPath(self.database)
+        self.fast_path = FastPath(self.database, self.realtime.versions)

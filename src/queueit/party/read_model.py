@@ -12,7 +12,9 @@ its version in the change's transaction (docs/DOMAIN.md), and each request reads
 from the database before using an entry; an entry is used only when its version is the
 party's version now. A change made by another process is therefore seen on the next request.
 The version is read under row-level security, so the database still decides who may read
-the party (an outsider gets no row: 404, as from the snapshot).
+the party (an outsider gets no row: 404, as from the snapshot). (The fast path of
+read_model_caller.py reads that version once and then trusts it until the realtime events
+say it moved: its docstring says what that leaves to the process.)
 
 What may lag, and by how long (docs/BENCHMARKS.md, docs/API.md): an entry is also dropped
 `TTL_SECONDS` after it was built, because some of the document moves without a version bump:
@@ -20,7 +22,9 @@ What may lag, and by how long (docs/BENCHMARKS.md, docs/API.md): an entry is als
 established with time), and the names of the host and of the songs' adders (a rename bumps
 no party's version). Those may be up to `TTL_SECONDS` old; everything else (the queue, the
 votes, the current song, the flags, the settings, the caller's own votes and skip request)
-is as of the request (role changes bump the version).
+is as of the request (role changes bump the version), or, on PostgreSQL with RLS where a
+repeat is answered from the caller's kept row (party/read_model_caller.py), as of the last
+event this process heard of, at most `TTL_SECONDS` late.
 
 Bounded: at most `MAX_ENTRIES` documents and `MAX_BYTES` of them per process, least recently
 used first out (a document of a 500-song page is about 330 KB)."""

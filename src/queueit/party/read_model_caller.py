@@ -1,5 +1,6 @@
 """GET /sessions/current for an authenticated caller in one database round trip (issue 17),
-on PostgreSQL with row-level security, when the read model holds the party's document.
+or none on a repeat at an unchanged version, on PostgreSQL with row-level security, when the
+read model holds the party's document.
 
 The general path (api/party.py: a unit of work, users.service.current_user, then
 read_model.current) costs BEGIN, the RLS `set_config`, the ORM user row, the read model's
@@ -19,12 +20,53 @@ the general path.
 Disconnects: the pool does not ping a connection before handing it out (core/engine.py). A
 connection found dead here is invalidated and the statement, a read, is tried once more on
 another one; a second failure goes to the general path, which reports an unavailable
-database as it always did."""
+database as it always did.
+
+A repeat without a round trip (issue 17): the caller's row as the statement answered it is
+kept per process (`Callers`, bounded, least recently used first out), keyed by the caller's
+id and whether the token is a guest's (the claims the statement applies), and used again
+instead of the statement while all of these hold:
+
+- the backplane is live and the version tracker's epoch (realtime/versions.py) is the one
+  taken before the row's statement started: no event can have been lost since the read;
+- no event of the row's party with a higher version than the row's has been heard of since;
+- the row was read less than `TTL_SECONDS` ago (the read model's own: whatever may lag here
+  lags no longer than the document already may).
+
+Every change that can alter what a kept row says bumps its party's version and publishes an
+event with that version after the commit (audited, docs/RLS.md "What the database no longer
+decides on every read"): a vote, a withdrawn vote or the votes withdrawn with a removed
+member (`votes.updated`/`queue.updated`), a skip request or its withdrawal, a song that
+starts, ends or leaves the queue (which moves the caller's votes and skip request out of
+the row), a role change (`roles.updated`; the role is the document's anyway), leaving,
+joining another party (leaving the old one first), a kick or ban (`member.left` with
+`session.updated`), an account's deletion (it leaves first), the party's end by its host,
+by its host opening another or deleting their account, or by idle expiry (`session.ended`).
+Two fields move without an event, and a stale copy of either only sends the caller to the
+general path sooner: `last_active_at` (presence writes; a kept value is never newer than
+the row's, so a presence write is never skipped) and `is_anonymous` (a guest's upgrade: a
+kept `true` with a full account's token goes to the general path, which finds the upgrade
+made or makes it; with a guest's token both answer the same document).
+
+What may lag, and for how long: a change made through this process is seen at once (its
+events reach the tracker before its response is sent); one made through another process
+once its event arrives through Redis. An event lost unseen (a subscription dead before the
+reader notices, a publish that failed elsewhere) costs at most `TTL_SECONDS` of a stale
+row: for that long a removed member could still read the document, as docs/RLS.md says.
+
+Each check the statement's answer goes through applies to a kept row the same way, and any
+answer but a hit (the general path, 404) drops the caller's kept row: the general path may
+write presence or upgrade a guest. A 404, or a caller in no party, is never kept.
+
+SQLite and PostgreSQL without DATABASE_RLS keep nothing (they never get here)."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +79,8 @@ from queueit.core import rls
 from queueit.core.security import Claims
 from queueit.core.uow import Database
 from queueit.party.errors import NoActiveParty
-from queueit.party.read_model import ReadModel
+from queueit.party.read_model import TTL_SECONDS, ReadModel
+from queueit.realtime.versions import VersionTracker
 from queueit.users.service import PRESENCE_WRITE_INTERVAL
 
 log = structlog.get_logger(__name__)
@@ -59,6 +102,8 @@ _UNSUPPORTED = (
     asyncpg.InvalidSchemaNameError,
     asyncpg.InsufficientPrivilegeError,
 )
+# Callers' rows kept per process (~1 KB each with a few votes).
+MAX_CALLERS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +120,75 @@ class CallerRow:
     my_votes: dict[str, int]
 
 
-class FastPath:
-    """One process's fast path (state: whether the database supports it)."""
+CallerKey = tuple[uuid.UUID, bool]  # the caller's id, whether the token is a guest's
 
-    def __init__(self, database: Database) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A caller's row as the statement answered it, with the tracker's epoch taken before the
+    statement started and the (monotonic) time it started."""
+
+    row: CallerRow
+    epoch: int
+    read_at: float
+
+
+class Callers:
+    """This process's kept rows, least recently used first out (asyncio code only)."""
+
+    def __init__(
+        self,
+        *,
+        ttl: float = TTL_SECONDS,
+        max_entries: int = MAX_CALLERS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl, self.max_entries, self.clock = ttl, max_entries, clock
+        self._entries: OrderedDict[CallerKey, Kept] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: CallerKey) -> bool:
+        return key in self._entries
+
+    def usable(self, key: CallerKey, versions: VersionTracker) -> CallerRow | None:
+        """The kept row for `key` if nothing may have changed it since it was read."""
+        kept = self._entries.get(key)
+        if kept is None:
+            return None
+        row = kept.row
+        assert row.party_id is not None and row.version is not None  # only those are kept
+        heard = versions.seen(row.party_id)
+        if (
+            versions.epoch() != kept.epoch
+            or (heard is not None and heard > row.version)
+            or self.clock() - kept.read_at >= self.ttl
+        ):
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return row
+
+    def keep(self, key: CallerKey, kept: Kept) -> None:
+        self._entries[key] = kept
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def drop(self, key: CallerKey) -> None:
+        self._entries.pop(key, None)
+
+
+class FastPath:
+    """One process's fast path (state: whether the database supports it, the kept rows)."""
+
+    def __init__(self, database: Database, versions: VersionTracker | None = None) -> None:
         self.database = database
         settings = database.settings
         self.enabled = database.dialect == "postgresql" and settings.rls_enabled
+        self.versions = versions  # None: nothing is kept (every hit costs the statement)
+        self.callers = Callers()
 
     async def current(
         self, *, cache: ReadModel, claims: Claims, queue_limit: int, queue_offset: int
@@ -90,7 +197,31 @@ class FastPath:
         Raises `NoActiveParty` exactly where the general path does."""
         if not self.enabled:
             return None
-        row = await self._caller_row(claims)
+        key = (claims.sub, claims.is_anonymous)
+        versions = self.versions
+        row = self.callers.usable(key, versions) if versions is not None else None
+        kept: Kept | None = None
+        if row is None:
+            # The epoch before the read: an event lost while it runs moves it.
+            epoch = versions.epoch() if versions is not None else None
+            read_at = self.callers.clock()
+            row = await self._caller_row(claims)
+            if row is not None and epoch is not None:
+                kept = Kept(row, epoch, read_at)
+        try:
+            body = self._answer(row, cache=cache, claims=claims, page=(queue_limit, queue_offset))
+        except NoActiveParty:
+            self.callers.drop(key)
+            raise
+        if body is None:
+            self.callers.drop(key)  # the general path may write presence, upgrade a guest
+        elif kept is not None:
+            self.callers.keep(key, kept)
+        return body
+
+    def _answer(
+        self, row: CallerRow | None, *, cache: ReadModel, claims: Claims, page: tuple[int, int]
+    ) -> bytes | None:
         if row is None:
             return None
         if row.is_anonymous and not claims.is_anonymous:
@@ -99,7 +230,7 @@ class FastPath:
             return None  # the presence write is the general path's
         if row.party_id is None:
             raise NoActiveParty()
-        entry = cache.fresh((row.party_id, queue_limit, queue_offset))
+        entry = cache.fresh((row.party_id, *page))  # page: queue_limit, queue_offset
         if entry is None:
             return None
         if row.version is None or row.ended:

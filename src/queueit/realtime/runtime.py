@@ -1,6 +1,6 @@
 """The realtime machinery of one process, started and stopped with the app: the backplane
-(memory, or Redis with REDIS_URL), the hub, and the signal hook that closes sockets with
-1001 before uvicorn's own shutdown."""
+(memory, or Redis with REDIS_URL), the hub, the version tracker (realtime/versions.py) and
+the signal hook that closes sockets with 1001 before uvicorn's own shutdown."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from queueit.realtime.backplane import Backplane, InMemoryBackplane
 from queueit.realtime.hub import Hub
 from queueit.realtime.redis_backplane import RedisBackplane
 from queueit.realtime.source import ViewerTokens, ViewSource
+from queueit.realtime.versions import VersionTracker
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +30,7 @@ class Realtime:
     backplane: Backplane
     limiter: RateLimiter | None
     gate: Gate
+    versions: VersionTracker  # what this process heard of each party's version
     signal_hook: shutdown.SignalHook | None = None
 
 
@@ -58,7 +60,12 @@ async def start(
     hub = Hub(settings, source, verifier, viewers)
     backplane.add_listener(hub.on_event)
     backplane.add_gap_listener(hub.on_gap)
+    # Every process hears every event only through Redis, or when it is the only process.
+    versions = VersionTracker(backplane, complete=bool(settings.redis_url) or settings.workers <= 1)
+    backplane.add_listener(versions.on_event)
+    backplane.add_gap_listener(versions.on_gap)
     await backplane.start()
+    versions.running = True
     await hub.start()
     database.publisher = backplane.publish_many
     realtime = Realtime(
@@ -67,6 +74,7 @@ async def start(
         backplane=backplane,
         limiter=limiter,
         gate=Gate(settings, limiter),
+        versions=versions,
     )
     realtime.signal_hook = shutdown.install(hub)
     log.info("realtime_started", backplane=type(backplane).__name__)
@@ -76,5 +84,6 @@ async def start(
 async def stop(realtime: Realtime) -> None:
     if realtime.signal_hook is not None:
         realtime.signal_hook.uninstall()
+    realtime.versions.running = False
     await realtime.hub.stop()
     await realtime.backplane.stop()
