@@ -452,3 +452,20 @@ async def test_a_database_without_the_function_votes_through_the_general_path(
             assert response.status_code == 200 and response.json()["total_votes"] == total
     assert app.state.ctx.vote_fast_path.enabled is False  # asked once, then not again
     assert [e.data["total_votes"] for e in published] == [1, 2, 3]
+
+
+async def test_no_connection_for_the_fast_path_is_the_general_paths_to_answer(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout that fails (the database starting up: asyncpg's error, not SQLAlchemy's)
+    sends nothing; the general path votes (or answers 503 database_unavailable), never 500."""
+    c = await _cast_of(client, "NOCONN")
+    engine = app.state.ctx.database.engine
+
+    async def starting_up(_engine: Any) -> Any:
+        raise engine.dialect.loaded_dbapi.Error("the database system is starting up")
+
+    monkeypatch.setattr(type(engine), "raw_connection", starting_up)  # the engine has slots
+    response = await _vote(client, c.guests[0], c.songs[0], 1)
+    assert response.status_code == 200 and response.json()["total_votes"] == 1
+    assert app.state.ctx.vote_fast_path.enabled is True

@@ -33,6 +33,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.util import greenlet_spawn
 
 from queueit.core import rls
@@ -110,7 +111,14 @@ class VoteFastPath:
             now - PRESENCE_WRITE_INTERVAL,  # the user row must be newer: no presence write due
             self.database.settings.members_counted_per_address,
         )
-        pooled = await self.database.engine.raw_connection()
+        engine = self.database.engine
+        try:
+            pooled = await engine.raw_connection()
+        except (engine.dialect.loaded_dbapi.Error, OSError, SQLAlchemyError) as exc:
+            # No connection to be had (the database restarting, the pool exhausted): nothing
+            # was sent. The general path asks again and answers 503 as it always did.
+            log.info("vote_fast_path_no_connection", error=type(exc).__name__)
+            return None
         try:
             driver: asyncpg.Connection[Any] = pooled.driver_connection
             rows = await driver.fetch(_CAST_VOTE, *arguments)
