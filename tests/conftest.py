@@ -198,9 +198,26 @@ def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, An
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+def vote_path(request: pytest.FixtureRequest) -> str:
+    """Which path a vote takes on PostgreSQL with row-level security: "fast" (the default:
+    one statement where it applies, party/vote_fast_path.py) or "general" (party/voting.py
+    in a unit of work). Modules marked `vote_twin` run every test with both."""
+    return str(getattr(request, "param", "fast"))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A `vote_twin` module's tests run twice on PostgreSQL, once per vote path: the fast
+    twin must answer and write what the rule's general path does (docs/RLS.md)."""
+    if metafunc.definition.get_closest_marker("vote_twin") and "app" in metafunc.fixturenames:
+        metafunc.parametrize("vote_path", ["fast", "general"], indirect=True)
+
+
+@pytest.fixture
+async def app(settings: Settings, vote_path: str) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+        if vote_path == "general":
+            application.state.ctx.vote_fast_path.enabled = False
         yield application
 
 
@@ -217,13 +234,17 @@ def unique() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """PostgreSQL-only tests are not collected for SQLite at all (not even as skips), and the
+    """PostgreSQL-only tests (and a `vote_twin` test's general-path copy) are not collected
+    for SQLite at all (not even as skips), and the
     slow tests run first, so parallel workers do not end waiting for one long test."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_sqlite = callspec is not None and callspec.params.get("backend") == "sqlite"
-        (dropped if on_sqlite and item.get_closest_marker("postgres_only") else kept).append(item)
+        # SQLite has only the general path: its `vote_twin` copy would run the same twice.
+        twin = callspec is not None and callspec.params.get("vote_path") == "general"
+        only_pg = item.get_closest_marker("postgres_only") or twin
+        (dropped if on_sqlite and only_pg else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     kept.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept

@@ -138,6 +138,17 @@ async def count_statements(ctx: Context, parties: dict[int, Party]) -> dict[int,
                 return await send_caller_row(*args)
 
             fast_path._caller_row = counted_caller_row
+        # ... and so is a vote's common case (party/vote_fast_path.py).
+        vote_fast_path = getattr(app.state.ctx, "vote_fast_path", None)
+        if vote_fast_path is not None:
+            send_cast = vote_fast_path._cast
+
+            async def counted_cast(*args: Any) -> Any:
+                if counting:
+                    seen["statements"] += 1
+                return await send_cast(*args)
+
+            vote_fast_path._cast = counted_cast
         counting = False
 
         transport = httpx.ASGITransport(app=app)

@@ -10,7 +10,7 @@ import pytest
 from tests.factories import make_host, make_user, track
 
 API = "/api/v1"
-pytestmark = pytest.mark.postgres_only
+pytestmark = [pytest.mark.postgres_only, pytest.mark.vote_twin]
 
 
 async def _party_with_guests(

@@ -10,6 +10,8 @@ import pytest
 from tests.factories import make_host, make_user, track
 
 API = "/api/v1"
+# Every vote here runs through both of its paths on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.vote_twin
 
 
 async def _party(client: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, str], str]:

@@ -22,6 +22,8 @@ from tests.conftest import asyncpg_url
 from tests.factories import make_host, make_user, track
 
 API = "/api/v1"
+# Every vote here runs through both of its paths on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.vote_twin
 SYBIL_ADDRESS = "203.0.113.66"
 # The shipped defaults of the Sybil rules (tests/conftest.py relaxes them for other tests).
 BASE: dict[str, Any] = {

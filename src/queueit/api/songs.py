@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import Depends, Response
+from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 
-from queueit.api.deps import CurrentUser, State, Uow, rate_limited
+from queueit.api.deps import (
+    Bearer,
+    CurrentUser,
+    State,
+    Uow,
+    bearer_claims,
+    caller_uow,
+    rate_limited,
+)
 from queueit.api.responses import Document
+from queueit.api.state import AppState
 from queueit.core.openapi import errors_for
 from queueit.core.ratelimit import Scope
 from queueit.core.routing import PrefixRouter
@@ -72,15 +82,17 @@ async def remove(uow: Uow, user: CurrentUser, queued_song_id: uuid.UUID) -> OkOu
     responses=errors_for(401, 404, 409, 422, 429),
 )
 async def vote(
-    uow: Uow, user: CurrentUser, response: Response, queued_song_id: uuid.UUID, body: VoteIn
+    request: Request,
+    credentials: Bearer,
+    response: Response,
+    queued_song_id: uuid.UUID,
+    body: VoteIn,
 ) -> Response:
     """Cast or change your vote (+1 or -1) on a queued song in your party. `total_votes` is
     the committed total (also when the party's auto-remove took the song out). 409
     `song_not_votable` once the song left the queue; the party's vote rules: 409
     `voting_off`, 409 `downvotes_off`, 429 `downvote_limit` with `Retry-After`."""
-    result = await voting.vote(
-        uow, actor=user, queued_song_id=queued_song_id, value=body.vote_value
-    )
+    result = await _vote(request, credentials, queued_song_id, body.vote_value)
     return VOTE.response(result, headers_from=response)
 
 
@@ -92,8 +104,29 @@ async def vote(
     responses=errors_for(401, 404, 409, 429),
 )
 async def unvote(
-    uow: Uow, user: CurrentUser, response: Response, queued_song_id: uuid.UUID
+    request: Request, credentials: Bearer, response: Response, queued_song_id: uuid.UUID
 ) -> Response:
     """Withdraw your vote on a queued song (always allowed, whatever the party's rules)."""
-    result = await voting.vote(uow, actor=user, queued_song_id=queued_song_id, value=None)
+    result = await _vote(request, credentials, queued_song_id, None)
     return VOTE.response(result, headers_from=response)
+
+
+async def _vote(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    queued_song_id: uuid.UUID,
+    value: int | None,
+) -> VoteOut:
+    """The vote in one statement where PostgreSQL can settle it (party/vote_fast_path.py),
+    else the rule's general path (party/voting.py) in a unit of work. Not `Uow` +
+    `CurrentUser` (nor `State`), as GET /sessions/current: each dependency costs its
+    resolution, and the unit of work opens only when the one statement does not apply."""
+    state: AppState = request.app.state.ctx
+    claims = await bearer_claims(request, state, credentials)
+    result = await state.vote_fast_path.vote(
+        claims=claims, queued_song_id=queued_song_id, value=value
+    )
+    if result is None:
+        async with caller_uow(state, claims) as (uow, user):
+            result = await voting.vote(uow, actor=user, queued_song_id=queued_song_id, value=value)
+    return result

@@ -17,6 +17,7 @@ from queueit.core.uow import Database
 from queueit.party.read_model import Entry, ReadModel
 from queueit.party.read_model_caller import FastPath
 from queueit.party.schemas import CurrentSessionOut
+from queueit.party.vote_fast_path import VoteFastPath
 from queueit.realtime.runtime import Realtime
 
 if TYPE_CHECKING:
@@ -48,8 +49,11 @@ class AppState:
     read_model: ReadModel = field(default_factory=ReadModel)
     # ... and the one-statement answer of a hit on PostgreSQL (party/read_model_caller.py)
     fast_path: FastPath = field(init=False)
+    # ... and a vote's common case in one statement there (party/vote_fast_path.py)
+    vote_fast_path: VoteFastPath = field(init=False)
     bench_current: CurrentSessionOut | None = None  # BENCH_ENDPOINTS only (health/bench.py)
     bench_entry: Entry | None = None  # the same, cut as the read model cuts it
 
     def __post_init__(self) -> None:
         self.fast_path = FastPath(self.database, self.realtime.versions)
+        self.vote_fast_path = VoteFastPath(self.database)

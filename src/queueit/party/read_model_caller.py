@@ -88,7 +88,7 @@ log = structlog.get_logger(__name__)
 _CALLER_CURRENT = "SELECT * FROM queueit_rls.caller_current($1, $2)"
 # A connection that cannot serve any more (killed backend, restarted server, broken socket;
 # asyncpg reports a backend's FATAL message read mid-request as an internal client error).
-_DISCONNECTS = (
+DISCONNECTS = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.InternalClientError,
@@ -97,7 +97,7 @@ _DISCONNECTS = (
 )
 # A database without migration 0008, or a login role that may not call it or become
 # queueit_user: this process answers through the general path from then on.
-_UNSUPPORTED = (
+UNSUPPORTED = (
     asyncpg.UndefinedFunctionError,
     asyncpg.InvalidSchemaNameError,
     asyncpg.InsufficientPrivilegeError,
@@ -253,11 +253,11 @@ class FastPath:
             try:
                 driver: asyncpg.Connection[Any] = pooled.driver_connection
                 rows = await driver.fetch(_CALLER_CURRENT, claims_json, str(claims.sub))
-            except _DISCONNECTS as exc:
+            except DISCONNECTS as exc:
                 log.info("fast_path_disconnect", attempt=attempt, error=type(exc).__name__)
                 await greenlet_spawn(pooled.invalidate, exc)
                 continue
-            except _UNSUPPORTED as exc:
+            except UNSUPPORTED as exc:
                 log.warning("fast_path_unsupported", error=type(exc).__name__)
                 self.enabled = False
                 return None

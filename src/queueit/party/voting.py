@@ -1,6 +1,14 @@
 """Votes: one per member and queued song, +1 or -1, changed or withdrawn; the total is kept
 on the queued song, in the vote's transaction. The party's vote rules (docs/DOMAIN.md "Party
-rules" → "Votes"): the vote mode, the guests' downvotes an hour, and auto-remove."""
+rules" → "Votes"): the vote mode, the guests' downvotes an hour, and auto-remove.
+
+This module is the rule's definition. On PostgreSQL with row-level security it has a fast
+twin for the common case: `queueit_rls.cast_vote` (migrations/rls_0009/cast_vote.py: which
+conditions it settles, which it defers; party/vote_fast_path.py calls it), which settles a
+vote only where the rows alone show that `vote` would accept it and writes what `vote` writes,
+and leaves every other vote, untouched, to `vote` here. A change to the rule is made here;
+if it touches a condition the twin settles, the twin defers it (or follows) in a migration,
+and tests/party/test_vote_fast_path.py (and the `vote_twin` suites) hold the two equal."""
 
 from __future__ import annotations
 
