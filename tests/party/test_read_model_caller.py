@@ -233,3 +233,24 @@ async def test_a_database_without_the_function_answers_through_the_general_path(
         response = await client.get(CURRENT, headers=guest)
         assert response.status_code == 200 and response.content == expected
     assert app.state.ctx.fast_path.enabled is False  # asked once, then not again
+
+
+async def test_no_connection_for_the_fast_path_is_the_general_paths_to_answer(
+    app: FastAPI, client: httpx.AsyncClient, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout that fails (the database starting up) sends nothing: the general path
+    answers (or 503 database_unavailable), never 500, and the fast path stays on."""
+    if backend != "postgresql":
+        pytest.skip("the function is PostgreSQL's")
+    _host, guest = await _party(client, "FASTN")
+    expected = await _general(app, client, guest)
+    app.state.ctx.fast_path.callers = read_model_caller.Callers()  # nothing kept: ask
+    engine = app.state.ctx.database.engine
+
+    async def starting_up(_engine: Any) -> Any:
+        raise engine.dialect.loaded_dbapi.Error("the database system is starting up")
+
+    monkeypatch.setattr(type(engine), "raw_connection", starting_up)
+    response = await client.get(CURRENT, headers=guest)
+    assert response.status_code == 200 and response.content == expected
+    assert app.state.ctx.fast_path.enabled is True

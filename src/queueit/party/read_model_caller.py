@@ -73,6 +73,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.util import greenlet_spawn
 
 from queueit.core import rls
@@ -249,7 +250,13 @@ class FastPath:
         for attempt in (1, 2):
             # The pool's connection itself, not an AsyncConnection around it: nothing here
             # needs SQLAlchemy's statement machinery.
-            pooled = await engine.raw_connection()
+            try:
+                pooled = await engine.raw_connection()
+            except (engine.dialect.loaded_dbapi.Error, OSError, SQLAlchemyError) as exc:
+                # No connection to be had (the database restarting, the pool exhausted):
+                # the general path asks again and answers 503 as it always did.
+                log.info("fast_path_no_connection", error=type(exc).__name__)
+                return None
             try:
                 driver: asyncpg.Connection[Any] = pooled.driver_connection
                 rows = await driver.fetch(_CALLER_CURRENT, claims_json, str(claims.sub))
