@@ -239,6 +239,7 @@ def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> F
             app, prefix="/api/v1", dependencies=[Depends(rate_limited(Scope.DEFAULT))]
         )
     app.include_router(realtime_router, prefix="/api/v1")  # WebSocket: no HTTP-only deps
+    app.docs_routes_last()  # asked after the API's routes (core/middleware.py)
     _add_middleware(app, settings, schema)
     return app
 

@@ -1,13 +1,17 @@
 """PrefixRouter routes exactly as APIRouter does: the guard only skips routers that could not
 have matched (exact routes, path parameters, 405 for a known path, the trailing-slash
-redirect, 404)."""
+redirect, 404), and matches a served request against its router once."""
 
 from __future__ import annotations
 
-import httpx
-from fastapi import FastAPI
+from typing import Any
 
-from queueit.core.routing import PrefixRouter
+import httpx
+from fastapi import FastAPI, Request
+from fastapi import routing as fastapi_routing
+from pytest import MonkeyPatch
+
+from queueit.core.routing import _MATCHED, PrefixRouter
 
 
 def _app() -> FastAPI:
@@ -62,3 +66,33 @@ async def test_paths_outside_every_head_are_404() -> None:
         assert (await client.get("/sessions/current")).status_code == 404  # no include prefix
         assert (await client.get("/api/v1/songs/x/vote")).status_code == 404  # int convertor
         assert (await client.get("/nowhere")).status_code == 404
+
+
+async def test_a_request_is_matched_against_its_router_once(monkeypatch: MonkeyPatch) -> None:
+    # The guard calls the entry's `_match` (FastAPI's private `_IncludedRouter._match`) and
+    # hands what it found to the entry's `handle`, which FastAPI has call `_match` again. This
+    # fails when an upgrade renames `_match` or stops calling it from `handle` (the kept match
+    # would be left over in the scope, and the router matched twice again).
+    calls: list[str] = []
+    match = fastapi_routing._IncludedRouter._match
+
+    def counted(self: Any, scope: Any) -> Any:
+        calls.append(scope["path"])
+        return match(self, scope)
+
+    monkeypatch.setattr(fastapi_routing._IncludedRouter, "_match", counted)
+    app = _app()
+    probe = PrefixRouter(prefix="/probe")
+
+    @probe.get("/{name}")
+    async def left_over(name: str, request: Request) -> dict[str, Any]:
+        return {"name": name, "kept_match_left": _MATCHED in request.scope}
+
+    probe.include_in(app)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.get("/probe/x")
+        assert response.json() == {"name": "x", "kept_match_left": False}
+        assert calls == ["/probe/x"]
+        calls.clear()
+        assert (await c.get("/api/v1/songs/7/vote")).status_code == 405  # a partial match
+        assert calls == ["/api/v1/songs/7/vote"]

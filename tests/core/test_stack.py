@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 import structlog
 from asgi_lifespan import LifespanManager
 
+from queueit.core.middleware import new_request_id
 from queueit.main import create_app
 from queueit.users import service as users_service
 from tests.conftest import make_settings
@@ -68,6 +71,59 @@ async def test_each_request_is_logged_once_with_its_id(
         ("trace-2", "unmatched", 404),
     ]
     assert all(f["method"] == "GET" and f["duration_ms"] >= 0 for f in finished)
+
+
+async def test_a_request_logs_nothing_bound_before_it(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The request middleware resets structlog's context variables itself (through structlog's
+    # private registry of them, core/middleware.py): a key bound before a request (here, in
+    # the task the in-process client runs the app in) must not reach that request's lines.
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        async for client in _client(database_url, tmp_path, log_level="INFO", log_json=True):
+            capsys.readouterr()
+            structlog.contextvars.bind_contextvars(stale_key="from-before")
+            await client.get("/healthz", headers={"X-Request-ID": "trace-3"})
+            await client.get("/healthz")
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.configure(**saved)
+        root.handlers, root.level = handlers, level
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "{" in line]
+    finished = [line for line in lines if line.get("event") == "request_finished"]
+    assert len(finished) == 2
+    assert finished[0]["request_id"] == "trace-3"
+    assert len(finished[1]["request_id"]) == 32  # its own, not the previous request's
+    assert all("stale_key" not in line for line in finished)
+
+
+def test_generated_request_ids_are_distinct_uuid4s() -> None:
+    ids = [new_request_id() for _ in range(1000)]  # several of the batches they are made in
+    assert len(set(ids)) == len(ids)
+    for request_id in ids:
+        parsed = uuid.UUID(hex=request_id)
+        assert parsed.hex == request_id
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_a_forked_worker_does_not_repeat_the_parents_request_ids() -> None:
+    new_request_id()  # the parent holds a batch of ids it has not handed out yet
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then out at once
+        try:
+            os.write(write_end, new_request_id().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert len(child_id) == 32
+    assert child_id != new_request_id()
 
 
 async def test_an_unexpected_error_is_the_envelope_with_id_and_headers(

@@ -33,5 +33,7 @@ class Document(Generic[M]):
 def json_response(body: bytes, headers_from: Response) -> Response:
     """`body` (JSON already) as `application/json`, with `headers_from`'s headers."""
     response = Response(body, media_type="application/json")
-    response.headers.raw.extend(headers_from.headers.raw)
+    # The raw header lists themselves (what `.headers.raw` returns, without building a
+    # MutableHeaders view of each response first).
+    response.raw_headers.extend(headers_from.raw_headers)
     return response

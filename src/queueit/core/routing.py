@@ -57,18 +57,45 @@ class PrefixRouter(APIRouter):
         return self._heads
 
 
+_MATCHED = "queueit.matched"  # scope key: (entry, path, method, what the entry's _match found)
+
+
 def _guard(entry: Any, router: PrefixRouter) -> None:
     """Answer "no match" on the app's own entry for `router` (FastAPI's wrapper of an included
     router), before the wrapper's scope bookkeeping and the router's `matches` run: the app
     asks each entry in turn, so this is the per-request cost of every router that does not
-    serve the path (one string test instead of about 1 us each)."""
-    original = entry.matches
+    serve the path (one string test instead of about 1 us each).
+
+    For a path the router can serve, the entry is matched once, not twice. FastAPI answers the
+    entry's `matches` with its `_match` (through the wrapper's and the router's `matches`,
+    which only pass the entry along in the scope) and throws the found route away; the
+    entry's `handle` then runs the same `_match` again to find it. Matching is a function of
+    the scope's path and method and of the routes, so the guard calls `_match` directly, keeps
+    what it found in the scope, and the entry's `_match` hands that back, once, to the
+    `handle` of the same request (same entry, path and method; anything else matches anew).
+    tests/core/test_routing.py fails if FastAPI stops calling `_match` from `handle`."""
+    match_anew = entry._match
 
     def matches(scope: Scope) -> tuple[Match, Scope]:
         path = scope["path"] if not scope.get("root_path") else get_route_path(scope)
         heads = router._heads if router._heads_of == len(router.routes) else router.literal_heads()
         if not path.startswith(heads):
             return Match.NONE, {}
-        return original(scope)  # type: ignore[no-any-return]
+        found = match_anew(scope)
+        if found[0] is not Match.NONE:
+            scope[_MATCHED] = (entry, scope["path"], scope.get("method"), found)
+        return found[0], {}
+
+    def match_once(scope: Scope) -> tuple[Match, Scope, Any, Any]:
+        kept = scope.pop(_MATCHED, None)
+        if (
+            kept is not None
+            and kept[0] is entry
+            and kept[1] == scope["path"]
+            and kept[2] == scope.get("method")
+        ):
+            return kept[3]  # type: ignore[no-any-return]
+        return match_anew(scope)  # type: ignore[no-any-return]
 
     entry.matches = matches
+    entry._match = match_once
