@@ -80,22 +80,60 @@ def postgres_pids(database: str | None = None) -> list[int]:
     return sorted(found)
 
 
+def reaped_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid`'s children that exited and were waited for
+    (`cutime` + `cstime`)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / tick
+
+
+def postmaster_pid() -> int | None:
+    """PostgreSQL's postmaster: the postgres process whose parent is not one."""
+    pids = set(postgres_pids())
+    for pid in sorted(pids):
+        try:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if parent not in pids:
+            return pid
+    return None
+
+
 class CpuMeter:
-    """CPU seconds used by the server's processes and by the PostgreSQL backends of
-    `database` (every PostgreSQL process when None) between start and stop; backends that
-    start meanwhile count from zero. Not counted: the cluster's shared background processes
-    (WAL writer, checkpointer), which serve every database at once."""
+    """CPU seconds used by the server's processes and by PostgreSQL between start and stop:
+    the backends of `database` (every PostgreSQL process when None) that live at the stop,
+    from zero for those that started meanwhile, plus the backends that exited meanwhile,
+    from the postmaster's reaped children. Connections a pool opens and closes under load
+    (its overflow) live and die inside a run; their backends' CPU (the fork, the login, the
+    queries) is the server's load too, and /proc keeps it only in the postmaster's
+    `cutime`. That part counts the exited backends of every database (and autovacuum
+    workers): on a machine where other jobs use the cluster it is an upper bound. Not
+    counted: the cluster's long-lived background processes (WAL writer, checkpointer)."""
 
     def __init__(self, server_pids: Callable[[], list[int]], database: str | None) -> None:
         self.server_pids = server_pids
         self.database = database
+        self.postmaster = postmaster_pid()
         self.before_server = cpu_seconds(server_pids())
         self.before_pg = cpu_times(postgres_pids(database))
+        self.before_reaped = self._reaped()
+
+    def _reaped(self) -> float:
+        return reaped_cpu_seconds(self.postmaster) if self.postmaster is not None else 0.0
 
     def stop(self) -> tuple[float, float]:
         server = cpu_seconds(self.server_pids()) - self.before_server
         after_pg = cpu_times(postgres_pids(self.database))
         pg = sum(t - self.before_pg.get(pid, 0.0) for pid, t in after_pg.items())
+        # A backend alive at the start that exited meanwhile is in the reaped total whole:
+        # take off what it had used before the start.
+        exited_before = sum(t for pid, t in self.before_pg.items() if pid not in after_pg)
+        pg += self._reaped() - self.before_reaped - exited_before
         return server, max(0.0, pg)
 
 
