@@ -150,6 +150,9 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
+KEEP_ALIVE_REUSE_SECONDS = 4.0
+
+
 class HttpConnection:
     """One keep-alive HTTP/1.1 connection; requests go one at a time."""
 
@@ -157,6 +160,7 @@ class HttpConnection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.idle_since = time.perf_counter()  # when its last answer arrived
 
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -263,11 +267,23 @@ async def open_loop(
     result = LoadResult(generator=f"python (open loop, {rate:.0f} req/s)")
     idle: list[HttpConnection] = []
 
+    async def reusable() -> HttpConnection:
+        # The server closes a keep-alive connection idle for 5 s (uvicorn's default); one
+        # idle for nearly that long may be closing as the request goes out, which would count
+        # as a failed vote that the server never saw.
+        while idle:
+            conn = idle.pop()
+            if time.perf_counter() - conn.idle_since < KEEP_ALIVE_REUSE_SECONDS:
+                return conn
+            await conn.close()
+        return HttpConnection(host, int(port))
+
     async def one(k: int, scheduled: float) -> None:
         request = next_request(k)
-        conn = idle.pop() if idle else HttpConnection(host, int(port))
+        conn = await reusable()
         try:
             status, body = await conn.send(request, timeout)
+            conn.idle_since = time.perf_counter()
             idle.append(conn)
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
             status, body = 0, b""
