@@ -1,0 +1,115 @@
+"""Where PostgreSQL's share of a vote goes (issue 17): the vote's one statement,
+`queueit_rls.cast_vote` (migration 0009), called over one connection, with the backend's own
+CPU time read from /proc before and after, in four configurations of the same database:
+
+- as served: row-level security and the guard triggers on (what `queueit serve` runs);
+- guard triggers off (`session_replication_role = replica` on this connection only);
+- policies off (`ALTER TABLE ... DISABLE ROW LEVEL SECURITY` on every table that has them,
+  for the run only, and back on after: never point this at a database in use);
+- both off;
+
+and `SELECT 1`, the floor of one round trip. Each vote changes something (a member's vote on
+one of the party's songs cast, then withdrawn), so every call writes and commits.
+
+    python -m bench.vote_pg_profile --database-url postgresql://postgres@127.0.0.1:5432/queueit_perf
+        [--calls 1000]
+
+It resets and seeds that database (a benchmark database only: the harness refuses `test`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.harness import asyncpg_dsn, reset_database
+from bench.seed import seed_party
+
+_CAST = "SELECT outcome FROM queueit_rls.cast_vote($1, $2, $3, $4, $5, $6, $7, $8)"
+
+
+def _backend_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _per_call_ms(conn: asyncpg.Connection[Any], calls: int, send: Any) -> float:
+    pid = await conn.fetchval("SELECT pg_backend_pid()")
+    for i in range(50):  # warm: plans cached, pages in
+        await send(i)
+    before = _backend_cpu(pid)
+    for i in range(calls):
+        await send(i)
+    return (_backend_cpu(pid) - before) / calls * 1000
+
+
+async def _rls_tables(conn: asyncpg.Connection[Any]) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relrowsecurity"
+    )
+    return [str(r[0]) for r in rows]
+
+
+async def profile(url: str, calls: int) -> dict[str, float]:
+    from queueit.core.rls import user_claims
+
+    await reset_database(url)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        party = await seed_party(conn, queued=50, members=10, votes_per_member=0, tag="pgprof")
+        member = party.member_ids[0]
+        songs = party.queued_ids[:10]
+        claims = json.dumps(user_claims(member, is_anonymous=True))
+
+        async def vote(i: int) -> None:
+            now = datetime.now(UTC)
+            value = 1 if (i // len(songs)) % 2 == 0 else None  # cast a round, withdraw a round
+            song = songs[i % len(songs)]
+            outcome = await conn.fetchval(
+                _CAST, claims, str(member), True, song, value, now, now - timedelta(days=1), 0
+            )
+            assert outcome in ("cast", "unchanged"), outcome
+
+        async def floor(_i: int) -> None:
+            await conn.fetchval("SELECT 1")
+
+        results = {"select_1": await _per_call_ms(conn, calls, floor)}
+        results["as_served"] = await _per_call_ms(conn, calls, vote)
+        await conn.execute("SET session_replication_role = replica")
+        results["guard_triggers_off"] = await _per_call_ms(conn, calls, vote)
+        await conn.execute("RESET session_replication_role")
+        tables = await _rls_tables(conn)
+        try:
+            for table in tables:
+                await conn.execute(f'ALTER TABLE public."{table}" DISABLE ROW LEVEL SECURITY')
+            results["policies_off"] = await _per_call_ms(conn, calls, vote)
+            await conn.execute("SET session_replication_role = replica")
+            results["both_off"] = await _per_call_ms(conn, calls, vote)
+            await conn.execute("RESET session_replication_role")
+        finally:
+            for table in tables:
+                await conn.execute(f'ALTER TABLE public."{table}" ENABLE ROW LEVEL SECURITY')
+        return results
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--calls", type=int, default=1000)
+    args = parser.parse_args()
+    results = asyncio.run(profile(args.database_url, args.calls))
+    for name, ms in results.items():
+        print(f"{name:20s} {ms:6.3f} ms of PostgreSQL CPU per call")
+
+
+if __name__ == "__main__":
+    main()
