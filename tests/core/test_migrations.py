@@ -55,6 +55,37 @@ async def _rls(engine: object) -> tuple[set[str], int, bool]:
     return {row[0] for row in forced}, int(policies), bool(helpers)
 
 
+async def _helper_bodies(engine: object) -> dict[str, tuple[str, str]]:
+    """PostgreSQL: each queueit_rls function's (language, body), by signature."""
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = await conn.execute(
+            text(
+                "SELECT p.oid::regprocedure::text, l.lanname, p.prosrc FROM pg_proc p"
+                " JOIN pg_language l ON l.oid = p.prolang"
+                " WHERE p.pronamespace = 'queueit_rls'::regnamespace"
+            )
+        )
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+async def _helpers_roundtrip(engine: object) -> None:
+    """Migration 0010: no helper is left in SQL (planned on every call); its downgrade gives
+    back exactly the SQL bodies it replaced, and upgrading again converts them again."""
+    converted = await _helper_bodies(engine)
+    assert {language for language, _body in converted.values()} == {"plpgsql"}
+    await downgrade(engine, "0009")
+    before = await _helper_bodies(engine)
+    sql = {name for name, (language, _body) in before.items() if language == "sql"}
+    assert "queueit_rls.votable(uuid)" in sql and len(sql) >= 20
+    for name in sql:
+        body = before[name][1].strip().rstrip(";")
+        assert converted[name][1] == f" BEGIN RETURN ({body}); END "
+    for name in before.keys() - sql:  # the PL/pgSQL functions are untouched
+        assert before[name] == converted[name]
+    await upgrade(engine)
+    assert await _helper_bodies(engine) == converted
+
+
 async def _roundtrip(url: str, data_dir: Path) -> None:
     engine = create_engine(Settings(_env_file=None, database_url=url, data_dir=data_dir))
     postgresql = engine.dialect.name == "postgresql"
@@ -64,6 +95,7 @@ async def _roundtrip(url: str, data_dir: Path) -> None:
         if postgresql:
             forced, policies, helpers = await _rls(engine)
             assert forced == EXPECTED and policies > len(EXPECTED) and helpers
+            await _helpers_roundtrip(engine)
             await downgrade(engine, "0001")  # row-level security off, the schema intact
             assert await _tables(engine) == INITIAL
             assert await _rls(engine) == (set(), 0, False)
