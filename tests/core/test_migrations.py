@@ -71,8 +71,9 @@ async def _helper_bodies(engine: object) -> dict[str, tuple[str, str]]:
 async def _helpers_roundtrip(engine: object) -> None:
     """Migration 0010: no helper is left in SQL (planned on every call); its downgrade gives
     back exactly the SQL bodies it replaced, and upgrading again converts them again."""
+    assert {language for language, _body in (await _helper_bodies(engine)).values()} == {"plpgsql"}
+    await downgrade(engine, "0010")
     converted = await _helper_bodies(engine)
-    assert {language for language, _body in converted.values()} == {"plpgsql"}
     await downgrade(engine, "0009")
     before = await _helper_bodies(engine)
     sql = {name for name, (language, _body) in before.items() if language == "sql"}
@@ -82,8 +83,9 @@ async def _helpers_roundtrip(engine: object) -> None:
         assert converted[name][1] == f" BEGIN RETURN ({body}); END "
     for name in before.keys() - sql:  # the PL/pgSQL functions are untouched
         assert before[name] == converted[name]
-    await upgrade(engine)
+    await upgrade(engine, "0010")
     assert await _helper_bodies(engine) == converted
+    await upgrade(engine)
 
 
 async def _roundtrip(url: str, data_dir: Path) -> None:

@@ -312,30 +312,95 @@ async def test_a_deferred_vote_writes_nothing(
     assert await _rows(database_url, c.party_id) == before
 
 
-async def test_a_presence_write_due_goes_to_the_general_path(
+async def _last_active_ago(engine: Any, user: dict[str, str]) -> float:
+    """Seconds since the member's presence was last written."""
+    async with engine.connect() as conn:
+        ago = await conn.execute(
+            text("SELECT extract(epoch FROM now() - last_active_at) FROM users WHERE id = :u"),
+            {"u": user["X-Test-User"]},
+        )
+        return float(ago.scalar_one())
+
+
+async def _go_quiet(engine: Any, user: dict[str, str]) -> None:
+    """The member's presence a minute old: the next request refreshes it."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE users SET last_active_at = now() - interval '1 minute' WHERE id = :u"),
+            {"u": user["X-Test-User"]},
+        )
+
+
+async def test_a_presence_write_due_is_written_by_the_statement(
     app: FastAPI, client: httpx.AsyncClient, database_url: str
 ) -> None:
+    """A member's first vote after ten quiet seconds is settled in the one statement, which
+    refreshes their presence as users.service.current_user would (migration 0011)."""
     c = await _cast_of(client, "STALE")
     g1 = c.guests[0]
     engine = create_async_engine(asyncpg_url(database_url), poolclass=NullPool)
     try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                text("UPDATE users SET last_active_at = now() - interval '1 minute' WHERE id = :u"),
-                {"u": g1["X-Test-User"]},
-            )
+        await _go_quiet(engine, g1)
         with _recorded(app) as (_published, outcomes):
             response = await _vote(client, g1, c.songs[0], 1)
         assert response.status_code == 200 and response.json()["total_votes"] == 1
-        assert [_kind(o) for o in outcomes] == ["defer:caller"]
-        async with engine.connect() as conn:
-            touched = await conn.execute(
-                text(
-                    "SELECT now() - last_active_at < interval '10 seconds' FROM users WHERE id = :u"
-                ),
-                {"u": g1["X-Test-User"]},
+        assert [_kind(o) for o in outcomes] == ["cast"]
+        assert await _last_active_ago(engine, g1) < 10  # refreshed
+        await _go_quiet(engine, g1)
+        with _recorded(app) as (_published, outcomes):
+            response = await _vote(client, g1, c.songs[0], 1)  # the same vote again
+        assert response.json()["total_votes"] == 1
+        assert [_kind(o) for o in outcomes] == ["unchanged"]
+        assert await _last_active_ago(engine, g1) < 10  # a re-cast vote refreshes it too
+    finally:
+        await engine.dispose()
+
+
+async def test_a_deferred_vote_leaves_presence_to_the_general_path(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str
+) -> None:
+    """A deferral writes nothing, presence included; the general path then refreshes it
+    with the vote it accepts."""
+    c = await _cast_of(client, "QUIET")
+    g1 = c.guests[0]
+    fast = app.state.ctx.vote_fast_path
+    await _rules(client, c.host, downvotes_per_hour=3)
+    engine = create_async_engine(asyncpg_url(database_url), poolclass=NullPool)
+    try:
+        await _go_quiet(engine, g1)
+        outcome = await fast._cast(await _claims(app, g1), uuid.UUID(c.songs[0]), -1)
+        assert outcome == "defer:downvote_limit"
+        assert await _last_active_ago(engine, g1) > 50  # untouched
+        response = await _vote(client, g1, c.songs[0], -1)
+        assert response.status_code == 200 and response.json()["total_votes"] == -1
+        assert await _last_active_ago(engine, g1) < 10  # the general path's refresh
+    finally:
+        await engine.dispose()
+
+
+async def test_a_presence_refresh_never_waits_for_the_members_row(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str
+) -> None:
+    """While another transaction holds the member's row (their own other request: a
+    profile edit), the vote is settled without waiting for it and skips only the refresh
+    (the general path takes that row before the party's, the statement after it: waiting
+    could deadlock)."""
+    c = await _cast_of(client, "HELD")
+    g1 = c.guests[0]
+    engine = create_async_engine(asyncpg_url(database_url), poolclass=NullPool)
+    try:
+        await _go_quiet(engine, g1)
+        async with engine.begin() as holder:
+            await holder.execute(
+                text("UPDATE users SET display_name = :n WHERE id = :u"),
+                {"n": "busy", "u": g1["X-Test-User"]},
             )
-            assert touched.scalar_one()  # the general path refreshed the member's presence
+            with _recorded(app) as (_published, outcomes):
+                # Bounded only so that a regression fails instead of hanging the suite.
+                response = await asyncio.wait_for(_vote(client, g1, c.songs[0], 1), 20)
+            assert response.status_code == 200 and response.json()["total_votes"] == 1
+            assert [_kind(o) for o in outcomes] == ["cast"]
+        assert await _last_active_ago(engine, g1) > 50  # skipped: the next request writes it
     finally:
         await engine.dispose()
 
