@@ -40,8 +40,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url = "postgresql+asyncpg://" + url.split("://", 1)[1]
     return create_async_engine(
         url,
+        # A fixed pool: connections open as concurrency needs them and stay open. An overflow
+        # connection is closed on return whenever the pool is full, and under a burst of
+        # votes the pool is full all the time: each overflow connection paid PostgreSQL's
+        # fork and login, TLS negotiation, type introspection and the first plans of every
+        # function and statement, only to be closed again (issue 17: ~10 % of a vote's
+        # server CPU, more of PostgreSQL's). Requests beyond the pool wait their turn, up to
+        # DATABASE_TIMEOUT_SECONDS, then get 503 as before.
         pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
+        max_overflow=0,
         # A ping is three round trips on asyncpg (BEGIN, ';', ROLLBACK) on every checkout.
         # Under row-level security every use of a connection starts with a statement that can
         # safely be tried again on a fresh connection when it finds a dead one (core/uow.py:

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     workers: int = 1
     data_dir: Path = Path("./data")
     database_url: str = ""
-    database_pool_size: int = 20
+    database_pool_size: int = 40  # connections per process at most, kept open (no overflow)
     database_timeout_seconds: float = 5.0
     allow_sqlite_in_production: bool = False
     # `queueit serve` applies migrations before serving (docs/DEPLOY.md). Unset: yes for the
