@@ -11,7 +11,11 @@ database CPU (bench/vote_pg_profile.py: docs/BENCHMARKS.md).
 
 What does not change: each function's name, arguments, result, volatility (STABLE: its
 queries see the calling statement's snapshot, as before), SECURITY DEFINER or INVOKER, owner,
-`SET search_path`, grants and comment; its body is the same SELECT, now `RETURN (SELECT ...)`.
+`SET search_path`, grants and comment; its body is the same SELECT, now `RETURN (SELECT ...)`,
+with `auth.uid()` written `(SELECT auth.uid())`: a STABLE function is evaluated again for every
+row a plan filters, and on a small `users` table the planner prefers a scan that does exactly
+that (one claims lookup per user row); as an InitPlan it is computed once and the primary key
+is used. The same value either way.
 Every helper answers one value from a primary key or an EXISTS, so the scalar subquery's
 "more than one row" error cannot arise where the SQL function would have taken the first row.
 
@@ -25,6 +29,9 @@ from __future__ import annotations
 # The body this migration writes around the helper's SELECT, and reads back on downgrade.
 PREFIX = " BEGIN RETURN ("
 SUFFIX = "); END "
+# ... and `auth.uid()` in it evaluated once per query (an InitPlan), not once per row read.
+UID = "auth.uid()"
+ONCE = "(SELECT auth.uid())"
 
 _FUNCTIONS_OF = """
     SELECT p.oid, p.prosrc FROM pg_catalog.pg_proc p
@@ -44,7 +51,8 @@ BEGIN
     EXECUTE replace(split_part(pg_catalog.pg_get_functiondef(f.oid), 'AS $function$', 1),
                     'LANGUAGE sql', 'LANGUAGE plpgsql')
       || 'AS $function$' || '{PREFIX}'
-      || rtrim(btrim(f.prosrc, E' \\n\\t'), ';') || '{SUFFIX}' || '$function$';
+      || replace(rtrim(btrim(f.prosrc, E' \\n\\t'), ';'), '{UID}', '{ONCE}')
+      || '{SUFFIX}' || '$function$';
   END LOOP;
 END
 $do$"""
@@ -60,7 +68,8 @@ BEGIN
     EXECUTE replace(split_part(pg_catalog.pg_get_functiondef(f.oid), 'AS $function$', 1),
                     'LANGUAGE plpgsql', 'LANGUAGE sql')
       || 'AS $function$ '
-      || substr(f.prosrc, {len(PREFIX) + 1}, length(f.prosrc) - {len(PREFIX) + len(SUFFIX)})
+      || replace(substr(f.prosrc, {len(PREFIX) + 1},
+                        length(f.prosrc) - {len(PREFIX) + len(SUFFIX)}), '{ONCE}', '{UID}')
       || ' $function$';
   END LOOP;
 END
