@@ -108,7 +108,7 @@ class VoteFastPath:
             queued_song_id,
             value,
             now,
-            now - PRESENCE_WRITE_INTERVAL,  # the user row must be newer: no presence write due
+            now - PRESENCE_WRITE_INTERVAL,  # older: the function refreshes presence (0011)
             self.database.settings.members_counted_per_address,
         )
         engine = self.database.engine
