@@ -104,6 +104,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from queueit.core.http_guard import PROTOCOL_PATH
+    from queueit.core.ws_frames import WS_PROTOCOL_PATH
 
     problems = settings.production_problems()
     if problems:
@@ -128,6 +129,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # Header-read timeout and connection cap (uvicorn has neither): core/http_guard.py.
         http=PROTOCOL_PATH,
         timeout_graceful_shutdown=10,
+        ws=WS_PROTOCOL_PATH,  # uvicorn's sans-I/O websockets, plus the frame writer
         ws_max_size=64 * 1024,
         ws_ping_interval=settings.realtime_ping_interval_seconds,
         ws_ping_timeout=settings.realtime_ping_timeout_seconds,

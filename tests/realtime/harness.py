@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from queueit.core.settings import Settings
+from queueit.core.ws_frames import WS_PROTOCOL_PATH
 from queueit.main import create_app
 from tests.factories import make_host, make_user
 
@@ -47,6 +48,7 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         app,
         log_config=None,
         lifespan="on",
+        ws=WS_PROTOCOL_PATH,
         ws_ping_interval=settings.realtime_ping_interval_seconds,
         ws_ping_timeout=settings.realtime_ping_timeout_seconds,
         ws_per_message_deflate=False,

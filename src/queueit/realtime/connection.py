@@ -2,10 +2,12 @@
 
 The hub never awaits a socket, so a stalled client delays no one; when the buffer is full the
 client is closed with 1013. An event for a socket with nothing queued is written at once, in
-the hub's call (`offer`): the ASGI `send` of a writable WebSocket finishes without
-suspending, so the frame costs no task switch. Should it suspend (the transport's buffer is
-full) the socket's own task, `run_sender`, takes over that send and everything queued behind
-it, in order; it also sends snapshots and control frames and closes the socket."""
+the hub's call (`offer`): the ASGI `send` of a writable WebSocket finishes without suspending,
+so the frame costs no task switch; with the server's frame writer (core/ws_frames.py) it is
+the event's bytes, serialised once for every socket, written straight to the transport. Should
+it suspend (the transport's buffer is full) the socket's own task, `run_sender`, takes over
+that send and everything queued behind it, in order; it also sends snapshots and control
+frames and closes the socket."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import asyncio
 import time
 import uuid
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 import structlog
@@ -22,6 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from queueit.core import metrics
 from queueit.core.security import Claims
+from queueit.core.ws_frames import EXTENSION
 from queueit.realtime.protocol import CloseCode, Outgoing
 
 log = structlog.get_logger(__name__)
@@ -36,6 +39,7 @@ class Connection:
         "_send",
         "_suspended",
         "_wakeup",
+        "_write_frame",
         "_writing",
         "claims",
         "close_code",
@@ -99,6 +103,12 @@ class Connection:
         # The ASGI `send` under Starlette's WebSocket wrapper (state checks we do not need
         # per frame: this class alone writes, and closes through `websocket.close`).
         self._send: Send = websocket._send
+        # The server's frame writer (core/ws_frames.py), when it has one: an event frame's
+        # bytes straight to the transport when they can go at once; else None, or False from
+        # it, and the frame takes the ASGI send.
+        self._write_frame: Callable[[bytes], bool] | None = websocket.scope.get(
+            "extensions", {}
+        ).get(EXTENSION)
         # A direct send that suspended: (its coroutine, what it awaits); `run_sender` ends it.
         self._suspended: tuple[Coroutine[Any, Any, None], Any] | None = None
         self._writing = False  # the sender task is in a send
@@ -150,6 +160,9 @@ class Connection:
 
     def _send_now(self, item: Outgoing) -> bool:
         """Write an event frame from the caller, without a task switch (see the module)."""
+        if self._write_frame is not None and self._write_frame(item.wire):
+            self._accept_min = item.version
+            return True
         sending = cast(Coroutine[Any, Any, None], self._send(item.message))
         try:
             awaited = sending.send(None)

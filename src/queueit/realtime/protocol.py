@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from queueit.core.ws_frames import text_frame
+
 
 class CloseCode(IntEnum):
     """Close codes a client can act on (API.md §5)."""
@@ -70,6 +72,10 @@ class Outgoing:
     close_reason: str = ""
     # The ASGI message, built once and shared by every socket the frame goes to.
     message: dict[str, Any] = field(init=False, repr=False, compare=False)
+    # An event frame's WebSocket frame bytes, serialised once for every socket's frame
+    # writer (core/ws_frames.py); empty for control frames, which go one to a socket.
+    wire: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", {"type": "websocket.send", "text": self.frame})
+        object.__setattr__(self, "wire", b"" if self.control else text_frame(self.frame))
