@@ -8,7 +8,11 @@ reader task per socket, as the fan-out bench used before); `--profile` adds a cP
 delivery phase.
 
     python -m bench.fanout_profile [--clients 1000] [--events 100] [--rate 20]
-        [--ws websockets-sansio|websockets|wsproto] [--client raw|websockets] [--profile]"""
+        [--ws framed|websockets-sansio|websockets|wsproto] [--client raw|websockets] [--profile]
+
+`--ws framed` (the default) is what `queueit serve` runs: uvicorn's sans-I/O websockets with
+the frame writer (core/ws_frames.py), an event's frame serialised once for every socket;
+`websockets-sansio` is the same protocol without it (every frame through the ASGI send)."""
 
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from bench.harness import free_port
 from queueit.core.events import DomainEvent, EventName
 from queueit.core.security import Claims
 from queueit.core.settings import Settings
+from queueit.core.ws_frames import WS_PROTOCOL_PATH
 from queueit.realtime.hub import Hub
 from queueit.realtime.protocol import SNAPSHOT, Outgoing, encode, now_iso
 
@@ -84,7 +89,12 @@ async def _serve(args: argparse.Namespace) -> None:
     hub = Hub(settings, source=cast(Any, None), verifier=cast(Any, None))
     port = free_port()
     config = uvicorn.Config(
-        _app(hub), port=port, ws=args.ws, loop="uvloop", lifespan="off", log_level="warning"
+        _app(hub),
+        port=port,
+        ws=WS_PROTOCOL_PATH if args.ws == "framed" else args.ws,
+        loop="uvloop",
+        lifespan="off",
+        log_level="warning",
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
@@ -177,7 +187,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--rate", type=float, default=20.0)
-    parser.add_argument("--ws", default="websockets-sansio")
+    parser.add_argument("--ws", default="framed")
     parser.add_argument("--client", choices=["raw", "websockets"], default="raw")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)  # the child
