@@ -13,8 +13,7 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
-from alembic import op
-
+from queueit.migrations.postgresql import on_postgresql
 from queueit.migrations.rls_0009 import cast_vote
 
 revision = "0009"
@@ -23,17 +22,9 @@ branch_labels = None
 depends_on = None
 
 
-def _is_postgresql() -> bool:
-    return op.get_context().dialect.name == "postgresql"
-
-
 def upgrade() -> None:
-    if _is_postgresql():
-        for statement in cast_vote.upgrade_statements():
-            op.execute(statement)
+    on_postgresql(cast_vote.upgrade_statements())
 
 
 def downgrade() -> None:
-    if _is_postgresql():
-        for statement in cast_vote.downgrade_statements():
-            op.execute(statement)
+    on_postgresql(cast_vote.downgrade_statements())

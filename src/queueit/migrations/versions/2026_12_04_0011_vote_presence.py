@@ -11,8 +11,7 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
-from alembic import op
-
+from queueit.migrations.postgresql import on_postgresql
 from queueit.migrations.rls_0011 import cast_vote
 
 revision = "0011"
@@ -21,17 +20,9 @@ branch_labels = None
 depends_on = None
 
 
-def _is_postgresql() -> bool:
-    return op.get_context().dialect.name == "postgresql"
-
-
 def upgrade() -> None:
-    if _is_postgresql():
-        for statement in cast_vote.upgrade_statements():
-            op.execute(statement)
+    on_postgresql(cast_vote.upgrade_statements())
 
 
 def downgrade() -> None:
-    if _is_postgresql():
-        for statement in cast_vote.downgrade_statements():
-            op.execute(statement)
+    on_postgresql(cast_vote.downgrade_statements())
