@@ -12,7 +12,9 @@ delivery phase.
 
 `--ws framed` (the default) is what `queueit serve` runs: uvicorn's sans-I/O websockets with
 the frame writer (core/ws_frames.py), an event's frame serialised once for every socket;
-`websockets-sansio` is the same protocol without it (every frame through the ASGI send)."""
+`websockets-sansio` is the same protocol without it (every frame through the ASGI send).
+`--floor` measures only what a bare `send()` per frame costs this process (the kernel's
+share, loopback delivery included), with no server at all."""
 
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from bench.harness import free_port
 from queueit.core.events import DomainEvent, EventName
 from queueit.core.security import Claims
 from queueit.core.settings import Settings
-from queueit.core.ws_frames import WS_PROTOCOL_PATH
+from queueit.core.ws_frames import WS_PROTOCOL_PATH, text_frame
 from queueit.realtime.hub import Hub
 from queueit.realtime.protocol import SNAPSHOT, Outgoing, encode, now_iso
 
@@ -182,6 +184,36 @@ async def _clients(port: int, clients: int, events: int, kind: str) -> None:
             await closing
 
 
+def _floor(clients: int, events: int) -> str:
+    """What the kernel alone costs per frame: a bare `send()` of one event-sized frame to
+    each of `clients` loopback TCP sockets, `events` times, from this process (on loopback
+    the receiving side's delivery is charged to the sender too), with TCP_NODELAY as the
+    server's transports have it, so each frame is sent at once; nobody reads meanwhile."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0), backlog=clients)
+    pairs = []
+    for _ in range(clients):
+        client = socket.create_connection(listener.getsockname())
+        served = listener.accept()[0]
+        served.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as uvloop's transports
+        pairs.append((client, served))
+    frame = text_frame('{"event":"votes.updated","data":{}}'.ljust(150))
+    started = time.process_time()
+    for _ in range(events):
+        for _client, served in pairs:
+            served.send(frame)
+    cpu = time.process_time() - started
+    for client, served in pairs:
+        client.close()
+        served.close()
+    listener.close()
+    return (
+        f"floor: {clients} sockets x {events} frames of {len(frame)} bytes: "
+        f"{cpu / (clients * events) * 1e6:.1f} us CPU/frame for send() alone"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1000)
@@ -190,9 +222,14 @@ def main() -> None:
     parser.add_argument("--ws", default="framed")
     parser.add_argument("--client", choices=["raw", "websockets"], default="raw")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--floor", action="store_true", help="only the kernel's floor: a bare send() per frame"
+    )
     parser.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
-    if args.serve_port is not None:
+    if args.floor:
+        print(_floor(args.clients, args.events))
+    elif args.serve_port is not None:
         asyncio.run(_clients(args.serve_port, args.clients, args.events, args.client))
     else:
         import uvloop

@@ -8,7 +8,9 @@ CPU time read from /proc before and after, in four configurations of the same da
   for the run only, and back on after: never point this at a database in use);
 - both off;
 
-and `SELECT 1`, the floor of one round trip. Each vote changes something (a member's vote on
+and `SELECT 1`, the floor of one round trip; and, for the calls as served, this process's own
+CPU per call (`client_as_served`: what asyncpg costs the caller, the server's share of the
+call's floor). Each vote changes something (a member's vote on
 one of the party's songs cast, then withdrawn), so every call writes and commits.
 
     python -m bench.vote_pg_profile --database-url postgresql://postgres@127.0.0.1:5432/queueit_perf
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,13 +42,19 @@ def _backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _per_call_ms(conn: asyncpg.Connection[Any], calls: int, send: Any) -> float:
+async def _per_call_ms(
+    conn: asyncpg.Connection[Any], calls: int, send: Any, client: dict[str, float] | None = None
+) -> float:
+    """The backend's CPU per call; with `client`, also this process's (the Python side of
+    the call: asyncpg's encoding, the round trip's reads and writes, the decoding)."""
     pid = await conn.fetchval("SELECT pg_backend_pid()")
     for i in range(50):  # warm: plans cached, pages in
         await send(i)
-    before = _backend_cpu(pid)
+    before, ours = _backend_cpu(pid), time.process_time()
     for i in range(calls):
         await send(i)
+    if client is not None:
+        client["client_as_served"] = (time.process_time() - ours) / calls * 1000
     return (_backend_cpu(pid) - before) / calls * 1000
 
 
@@ -81,7 +90,8 @@ async def profile(url: str, calls: int) -> dict[str, float]:
             await conn.fetchval("SELECT 1")
 
         results = {"select_1": await _per_call_ms(conn, calls, floor)}
-        results["as_served"] = await _per_call_ms(conn, calls, vote)
+        client: dict[str, float] = {}
+        results["as_served"] = await _per_call_ms(conn, calls, vote, client)
         await conn.execute("SET session_replication_role = replica")
         results["guard_triggers_off"] = await _per_call_ms(conn, calls, vote)
         await conn.execute("RESET session_replication_role")
@@ -96,7 +106,7 @@ async def profile(url: str, calls: int) -> dict[str, float]:
         finally:
             for table in tables:
                 await conn.execute(f'ALTER TABLE public."{table}" ENABLE ROW LEVEL SECURITY')
-        return results
+        return {**results, **client}
     finally:
         await conn.close()
 
@@ -108,7 +118,8 @@ def main() -> None:
     args = parser.parse_args()
     results = asyncio.run(profile(args.database_url, args.calls))
     for name, ms in results.items():
-        print(f"{name:20s} {ms:6.3f} ms of PostgreSQL CPU per call")
+        side = "this client's" if name.startswith("client") else "PostgreSQL"
+        print(f"{name:20s} {ms:6.3f} ms of {side} CPU per call")
 
 
 if __name__ == "__main__":
