@@ -106,9 +106,8 @@ class Connection:
         # The server's frame writer (core/ws_frames.py), when it has one: an event frame's
         # bytes straight to the transport when they can go at once; else None, or False from
         # it, and the frame takes the ASGI send.
-        self._write_frame: Callable[[bytes], bool] | None = websocket.scope.get(
-            "extensions", {}
-        ).get(EXTENSION)
+        extensions = websocket.scope.get("extensions") or {}  # ASGI: may be absent or None
+        self._write_frame: Callable[[bytes], bool] | None = extensions.get(EXTENSION)
         # A direct send that suspended: (its coroutine, what it awaits); `run_sender` ends it.
         self._suspended: tuple[Coroutine[Any, Any, None], Any] | None = None
         self._writing = False  # the sender task is in a send
