@@ -159,7 +159,7 @@ class Connection:
 
     def _send_now(self, item: Outgoing) -> bool:
         """Write an event frame from the caller, without a task switch (see the module)."""
-        if self._write_frame is not None and self._write_frame(item.wire):
+        if item.wire and self._write_frame is not None and self._write_frame(item.wire):
             self._accept_min = item.version
             return True
         sending = cast(Coroutine[Any, Any, None], self._send(item.message))
