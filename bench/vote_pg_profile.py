@@ -13,6 +13,13 @@ CPU per call (`client_as_served`: what asyncpg costs the caller, the server's sh
 call's floor). Each vote changes something (a member's vote on
 one of the party's songs cast, then withdrawn), so every call writes and commits.
 
+`--batch K ...` measures the design that BENCHMARKS.md names for the vote's remaining cost,
+without building it into the server: K votes of K different (member, song) pairs of one
+party sent as ONE statement (`cast_vote` once per row of an `unnest`, as served: policies
+and guards on, each call applying its own member's claims), so one round trip and one commit
+carry K votes. Reported per vote: `batch_<K>` (PostgreSQL) and `client_batch_<K>` (this
+process). Nothing in queueit sends votes this way.
+
     python -m bench.vote_pg_profile --database-url postgresql://postgres@127.0.0.1:5432/queueit_perf
         [--calls 1000]
 
@@ -35,6 +42,10 @@ from bench.harness import asyncpg_dsn, reset_database
 from bench.seed import seed_party
 
 _CAST = "SELECT outcome FROM queueit_rls.cast_vote($1, $2, $3, $4, $5, $6, $7, $8)"
+_CAST_MANY = (
+    "SELECT (queueit_rls.cast_vote(c, u, true, s, $4, $5, $6, 0)).outcome"
+    " FROM unnest($1::text[], $2::text[], $3::uuid[]) AS t(c, u, s)"
+)
 
 
 def _backend_cpu(pid: int) -> float:
@@ -66,7 +77,7 @@ async def _rls_tables(conn: asyncpg.Connection[Any]) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-async def profile(url: str, calls: int) -> dict[str, float]:
+async def profile(url: str, calls: int, batches: tuple[int, ...] = ()) -> dict[str, float]:
     from queueit.core.rls import user_claims
 
     await reset_database(url)
@@ -106,6 +117,32 @@ async def profile(url: str, calls: int) -> dict[str, float]:
         finally:
             for table in tables:
                 await conn.execute(f'ALTER TABLE public."{table}" ENABLE ROW LEVEL SECURITY')
+        pairs = [(m, s) for s in party.queued_ids[:10] for m in party.member_ids[:10]]
+        for size in batches:
+            if len(pairs) % size:
+                raise SystemExit(f"--batch {size}: must divide {len(pairs)}")
+
+            async def many(i: int, size: int = size) -> None:
+                start = (i * size) % len(pairs)
+                chunk = pairs[start : start + size]
+                value = 1 if (i * size // len(pairs)) % 2 == 0 else None
+                now = datetime.now(UTC)
+                outcomes = await conn.fetch(
+                    _CAST_MANY,
+                    [json.dumps(user_claims(m, is_anonymous=True)) for m, _ in chunk],
+                    [str(m) for m, _ in chunk],
+                    [s for _, s in chunk],
+                    value,
+                    now,
+                    now - timedelta(days=1),
+                )
+                assert all(r[0] in ("cast", "unchanged") for r in outcomes), outcomes
+
+            calls_of_batch = max(calls // size, 20)
+            ours: dict[str, float] = {}
+            per_batch = await _per_call_ms(conn, calls_of_batch, many, ours)
+            results[f"batch_{size}"] = per_batch / size
+            client[f"client_batch_{size}"] = ours["client_as_served"] / size
         return {**results, **client}
     finally:
         await conn.close()
@@ -115,11 +152,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument(
+        "--batch", type=int, nargs="*", default=[], help="votes per statement (divides 100)"
+    )
     args = parser.parse_args()
-    results = asyncio.run(profile(args.database_url, args.calls))
+    results = asyncio.run(profile(args.database_url, args.calls, tuple(args.batch)))
     for name, ms in results.items():
         side = "this client's" if name.startswith("client") else "PostgreSQL"
-        print(f"{name:20s} {ms:6.3f} ms of {side} CPU per call")
+        unit = "vote" if "batch" in name else "call"
+        print(f"{name:20s} {ms:6.3f} ms of {side} CPU per {unit}")
 
 
 if __name__ == "__main__":
