@@ -89,6 +89,60 @@ async def _helpers_roundtrip(engine: object) -> None:
     await upgrade(engine)
 
 
+# What a settled vote writes (party/vote_repository.py, queueit_rls.cast_vote): while none of
+# these is in an index, PostgreSQL updates both rows heap-only (HOT), touching no index.
+VOTE_WRITES = {
+    "queued_songs": {"votes", "entered_tier_by_gain", "last_entered_tier_at", "is_fallback"},
+    "sessions": {"version", "last_activity_at"},
+}
+
+
+def _names(expression: str) -> str:
+    """SQL: the index's expression or predicate names the column `a` (a whole word)."""
+    return f"coalesce(pg_get_expr({expression}, i.indrelid), '') ~ ('\\m' || a.attname || '\\M')"
+
+
+async def _vote_writes_indexed(engine: object) -> set[tuple[str, str]]:
+    """PostgreSQL: the (table, column) pairs among VOTE_WRITES that some index names, as a
+    key, in an expression or in its predicate."""
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = await conn.execute(
+            text(
+                "SELECT c.relname, a.attname FROM pg_index i"
+                " JOIN pg_class c ON c.oid = i.indrelid"
+                " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0"
+                " WHERE c.relnamespace = 'public'::regnamespace"
+                " AND c.relname IN ('queued_songs', 'sessions')"
+                " AND (a.attnum = ANY (i.indkey)"
+                f" OR {_names('i.indexprs')} OR {_names('i.indpred')})"
+            )
+        )
+    return {(t, c) for t, c in rows if c in VOTE_WRITES[t]}
+
+
+async def _hot_roundtrip(engine: object) -> None:
+    """Migration 0012: no column a vote writes is indexed, and both tables leave room on
+    their pages; its downgrade restores the two indexes that named one."""
+    assert await _vote_writes_indexed(engine) == set()
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        options = await conn.execute(
+            text(
+                "SELECT relname, reloptions FROM pg_class WHERE relnamespace ="
+                " 'public'::regnamespace AND relname IN ('queued_songs', 'sessions')"
+            )
+        )
+        assert dict(options.all()) == {
+            "queued_songs": ["fillfactor=90"],
+            "sessions": ["fillfactor=70"],
+        }
+    await downgrade(engine, "0011")
+    assert await _vote_writes_indexed(engine) == {
+        ("queued_songs", "votes"),
+        ("sessions", "last_activity_at"),
+    }
+    await upgrade(engine)
+
+
 async def _roundtrip(url: str, data_dir: Path) -> None:
     engine = create_engine(Settings(_env_file=None, database_url=url, data_dir=data_dir))
     postgresql = engine.dialect.name == "postgresql"
@@ -99,6 +153,7 @@ async def _roundtrip(url: str, data_dir: Path) -> None:
             forced, policies, helpers = await _rls(engine)
             assert forced == EXPECTED and policies > len(EXPECTED) and helpers
             await _helpers_roundtrip(engine)
+            await _hot_roundtrip(engine)
             await downgrade(engine, "0001")  # row-level security off, the schema intact
             assert await _tables(engine) == INITIAL
             assert await _rls(engine) == (set(), 0, False)

@@ -31,6 +31,8 @@ from queueit.core.types import Base, UTCDateTime, new_id, utcnow
 
 class Party(Base):
     __tablename__ = "sessions"
+    # Neither `version` nor `last_activity_at`, which every change writes, is in an index: a
+    # vote's update of its party is heap-only on PostgreSQL (migration 0012).
     __table_args__ = (
         # A join code is unique among active parties only; ending a party frees it.
         Index(
@@ -40,7 +42,6 @@ class Party(Base):
             postgresql_where=text("ended_at IS NULL"),
             sqlite_where=text("ended_at IS NULL"),
         ),
-        Index("ix_sessions_active_last_activity", "ended_at", "last_activity_at"),
         # One active party per host: an account cannot squat several join codes at once, and
         # two concurrent creates by one host cannot both stay open (docs/DOMAIN.md).
         Index(
@@ -106,7 +107,9 @@ class SongStatus(StrEnum):
 class QueuedSong(Base):
     __tablename__ = "queued_songs"
     __table_args__ = (
-        Index("ix_queued_songs_session_status_votes", "session_id", "status", "votes"),
+        # No column a vote changes is in any index: a vote's update is heap-only (HOT) on
+        # PostgreSQL (migration 0012). The same holds for `sessions`.
+        Index("ix_queued_songs_session_status", "session_id", "status"),
         Index("ix_queued_songs_added_by_id", "added_by_id"),
         # At most one playing song per party, guaranteed by the database.
         Index(
