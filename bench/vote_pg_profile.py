@@ -10,8 +10,11 @@ CPU time read from /proc before and after, in four configurations of the same da
 
 and `SELECT 1`, the floor of one round trip; and, for the calls as served, this process's own
 CPU per call (`client_as_served`: what asyncpg costs the caller, the server's share of the
-call's floor). Each vote changes something (a member's vote on
-one of the party's songs cast, then withdrawn), so every call writes and commits.
+call's floor); and the WAL each vote writes (`wal_bytes_as_served`: what a vote costs the
+disk, replication and vacuum, and the one figure here the machine's noise cannot move: it
+halved when migration 0012 made a vote's updates heap-only). Each vote changes something (a
+member's vote on one of the party's songs cast, then withdrawn), so every call writes and
+commits.
 
 `--batch K ...` measures the design that BENCHMARKS.md names for the vote's remaining cost,
 without building it into the server: K votes of K different (member, song) pairs of one
@@ -69,6 +72,15 @@ async def _per_call_ms(
     return (_backend_cpu(pid) - before) / calls * 1000
 
 
+async def _wal_bytes_per_call(conn: asyncpg.Connection[Any], calls: int, send: Any) -> float:
+    """The WAL PostgreSQL wrote per call (nothing else writes to the benchmark database)."""
+    start = await conn.fetchval("SELECT pg_current_wal_insert_lsn()")
+    for i in range(calls):
+        await send(i)
+    written = await conn.fetchval("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1)", start)
+    return float(written) / calls
+
+
 async def _rls_tables(conn: asyncpg.Connection[Any]) -> list[str]:
     rows = await conn.fetch(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -103,6 +115,7 @@ async def profile(url: str, calls: int, batches: tuple[int, ...] = ()) -> dict[s
         results = {"select_1": await _per_call_ms(conn, calls, floor)}
         client: dict[str, float] = {}
         results["as_served"] = await _per_call_ms(conn, calls, vote, client)
+        client["wal_bytes_as_served"] = await _wal_bytes_per_call(conn, calls, vote)
         await conn.execute("SET session_replication_role = replica")
         results["guard_triggers_off"] = await _per_call_ms(conn, calls, vote)
         await conn.execute("RESET session_replication_role")
@@ -158,6 +171,9 @@ def main() -> None:
     args = parser.parse_args()
     results = asyncio.run(profile(args.database_url, args.calls, tuple(args.batch)))
     for name, ms in results.items():
+        if name.startswith("wal_bytes"):
+            print(f"{name:20s} {ms:6.0f} bytes of WAL per call")
+            continue
         side = "this client's" if name.startswith("client") else "PostgreSQL"
         unit = "vote" if "batch" in name else "call"
         print(f"{name:20s} {ms:6.3f} ms of {side} CPU per {unit}")

@@ -141,6 +141,24 @@ async def verify(
     }
 
 
+async def heap_only_share(ctx: Context) -> dict[str, float]:
+    """The share of each table's updates that PostgreSQL made heap-only (HOT: no index
+    touched; migration 0012), read once the server's connections closed (a backend reports
+    its counts when it exits)."""
+    await asyncio.sleep(0.5)
+    conn = await asyncpg.connect(asyncpg_dsn(ctx.database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+            " WHERE relname IN ('sessions', 'queued_songs', 'votes', 'users') ORDER BY relname"
+        )
+    finally:
+        await conn.close()
+    return {
+        r["relname"]: round(r["n_tup_hot_upd"] / r["n_tup_upd"], 3) for r in rows if r["n_tup_upd"]
+    }
+
+
 def next_vote(voters: list[Voter], index: int) -> loadgen.Request:
     """Voter `index`'s next vote: the next song of its walk, changing its confirmed value."""
     voter = voters[index]
@@ -238,6 +256,7 @@ def run(ctx: Context) -> ScenarioResult:
         offered = ctx.open_rate or max(1.0, capacity / 2)
         opened, open_cpu = _measured(ctx, server, open_load, voters, offered, seconds)
         check = asyncio.run(verify(ctx, server, parties, voters))
+    heap_only = asyncio.run(heap_only_share(ctx))
     share = fairness([v.answered for v in voters])
     bare_cpu = yardstick["bare"]["server_cpu_ms"]
     cpu_ratio = reference.ratio(
@@ -262,6 +281,7 @@ def run(ctx: Context) -> ScenarioResult:
         bare_route_server_cpu_ms=bare_cpu,
         cpu_ratio_to_bare=round(cpu_ratio, 2),
         correctness=check,
+        heap_only_update_share=heap_only,
     )
     return ScenarioResult(_rows(ctx, details, cpu_ratio), details)
 
@@ -323,5 +343,13 @@ def _rows(ctx: Context, details: dict[str, Any], cpu_ratio: float) -> list[Row]:
             "yes" if details["correctness"]["ok"] else "NO (see details)",
             "yes",
             bool(details["correctness"]["ok"]),
+        ),
+        Row(
+            name,
+            "heap-only (HOT) share of updates: sessions, queued_songs",
+            ", ".join(
+                f"{details['heap_only_update_share'].get(t, 0):.2f}"
+                for t in ("sessions", "queued_songs")
+            ),
         ),
     ]
