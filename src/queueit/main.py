@@ -22,7 +22,7 @@ from queueit.api.deps import rate_limited
 from queueit.api.state import AppState
 from queueit.catalog.playlists import build_playlists
 from queueit.catalog.service import build_catalog
-from queueit.core import metrics, sentry, tasks
+from queueit.core import heap, metrics, sentry, tasks
 from queueit.core.engine import create_engine, create_sessionmaker
 from queueit.core.errors import install_error_handlers
 from queueit.core.logging import configure_logging
@@ -163,7 +163,7 @@ async def _stop(running: _Running) -> None:
 
 
 def _lifespan(
-    settings: Settings, schema: SchemaGate, watchdog: ShutdownWatchdog | None
+    settings: Settings, schema: SchemaGate, watchdog: ShutdownWatchdog | None, served: bool
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -182,6 +182,8 @@ def _lifespan(
             database=running.state.database.dialect,
             schema=schema.state.value,
         )
+        if served:
+            heap.settle()  # what startup made lives as long as the process (core/heap.py)
         try:
             yield
         finally:
@@ -193,9 +195,13 @@ def _lifespan(
     return lifespan
 
 
-def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, watchdog: bool = False, served: bool = False
+) -> FastAPI:
     """The application. `watchdog` (what `queueit serve` runs) ends the process when its
-    shutdown takes longer than SHUTDOWN_WATCHDOG_SECONDS (core/watchdog.py)."""
+    shutdown takes longer than SHUTDOWN_WATCHDOG_SECONDS (core/watchdog.py); `served` (also
+    `queueit serve`'s) sets the process's garbage collector once startup is done
+    (core/heap.py)."""
     settings = settings or Settings()
     configure_logging(settings)
     sentry.init_sentry(settings)
@@ -213,6 +219,7 @@ def create_app(settings: Settings | None = None, *, watchdog: bool = False) -> F
             settings,
             schema,
             ShutdownWatchdog(settings.shutdown_watchdog_seconds) if watchdog else None,
+            served,
         ),
     )
     app.state.settings = settings
@@ -266,5 +273,5 @@ def _add_middleware(app: FastAPI, settings: Settings, schema: SchemaGate) -> Non
 
 def create_served_app() -> FastAPI:
     """The app `queueit serve` runs (uvicorn's factory): settings from the environment, the
-    shutdown watchdog on."""
-    return create_app(Settings(), watchdog=True)
+    shutdown watchdog on, the garbage collector settled after startup."""
+    return create_app(Settings(), watchdog=True, served=True)
