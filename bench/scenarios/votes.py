@@ -18,6 +18,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -172,15 +173,18 @@ def next_vote(voters: list[Voter], index: int) -> loadgen.Request:
 
 
 def open_load(
-    server: Server, voters: list[Voter], rate: float, seconds: float
+    server: Server, voters: list[Voter], rate: float, seconds: float, slow: list[float]
 ) -> loadgen.LoadResult:
     """Votes at `rate`/s, voter k % len(voters) each time (a voter's votes are 1/rate x
-    len(voters) apart, so one voter never races itself on a song)."""
+    len(voters) apart, so one voter never races itself on a song). `slow` gets the scheduled
+    time (perf_counter) of every vote answered later than the p99 target."""
 
     def on_outcome(outcome: loadgen.Outcome) -> None:
         index, song, value = outcome.tag
         if outcome.status == 200:
             voters[index].confirmed[song] = value
+        if outcome.latency_ms >= TARGET_P99_MS:
+            slow.append(outcome.started)
 
     return loadgen.run(
         loadgen.open_loop(
@@ -254,7 +258,8 @@ def run(ctx: Context) -> ScenarioResult:
         closed, closed_cpu = _measured(ctx, server, load, voters, seconds)
         capacity = closed.statuses.get(200, 0) / closed.seconds if closed.seconds else 0.0
         offered = ctx.open_rate or max(1.0, capacity / 2)
-        opened, open_cpu = _measured(ctx, server, open_load, voters, offered, seconds)
+        slow: list[float] = []
+        opened, open_cpu = _measured(ctx, server, open_load, voters, offered, seconds, slow)
         check = asyncio.run(verify(ctx, server, parties, voters))
     heap_only = asyncio.run(heap_only_share(ctx))
     share = fairness([v.answered for v in voters])
@@ -276,6 +281,9 @@ def run(ctx: Context) -> ScenarioResult:
             "sent": opened.requests,
             "statuses": {str(k): v for k, v in sorted(opened.statuses.items())},
             "latency_from_schedule": latency_summary(opened.latencies_ms),
+            # Where the votes over the target fell: a few bursts (a stall: vacuum, a
+            # checkpoint, a pause) or spread over the run (queueing).
+            "over_target": _bursts(slow),
             **open_cpu,
         },
         bare_route_server_cpu_ms=bare_cpu,
@@ -284,6 +292,31 @@ def run(ctx: Context) -> ScenarioResult:
         heap_only_update_share=heap_only,
     )
     return ScenarioResult(_rows(ctx, details, cpu_ratio), details)
+
+
+def _bursts(times: list[float], gap: float = 0.1) -> dict[str, Any]:
+    """The votes in `times` (scheduled times, s) grouped into bursts: runs of votes less
+    than `gap` apart. How many, how long the longest lasted, and the votes in each."""
+    bursts: list[list[float]] = []
+    for t in sorted(times):
+        if bursts and t - bursts[-1][-1] < gap:
+            bursts[-1].append(t)
+        else:
+            bursts.append([t])
+    return {
+        "votes": len(times),
+        "bursts": len(bursts),
+        "longest_burst_ms": round(max(((b[-1] - b[0]) * 1000 for b in bursts), default=0.0), 1),
+        "votes_per_burst": [len(b) for b in bursts][:50],
+        # Wall-clock start of each burst, to hold against PostgreSQL's log.
+        "burst_starts_utc": [_utc(b[0]) for b in bursts][:50],
+    }
+
+
+def _utc(perf: float) -> str:
+    """A perf_counter() reading as UTC wall-clock time."""
+    wall = time.time() - (time.perf_counter() - perf)
+    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
 
 def _rows(ctx: Context, details: dict[str, Any], cpu_ratio: float) -> list[Row]:
