@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,52 +51,43 @@ SCENARIOS = {
 }
 
 
-def table(rows: list[Row]) -> str:
-    header = ("scenario", "metric", "measured", "target", "met", "placement (cores), load")
-    lines = [
-        header,
-        *[
-            (
-                r.scenario,
-                r.metric,
-                r.measured,
-                r.target,
-                "" if r.ok is None else ("yes" if r.ok else "NO"),
-                r.placement,
-            )
-            for r in rows
-        ],
-    ]
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+def _met(row: Row) -> str:
+    return "" if row.ok is None else ("yes" if row.ok else "NO")
+
+
+def _columns(lines: Sequence[tuple[str, ...]]) -> str:
+    """Left-aligned columns, the first line a header underlined with dashes."""
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(lines[0]))]
     out = []
     for n, line in enumerate(lines):
         out.append("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)))
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+def table(rows: list[Row]) -> str:
+    header = ("scenario", "metric", "measured", "target", "met", "placement (cores), load")
+    return _columns(
+        [
+            header,
+            *[(r.scenario, r.metric, r.measured, r.target, _met(r), r.placement) for r in rows],
+        ]
+    )
 
 
 def comparison(before: list[Row], after: list[Row]) -> str:
     """One table of both trees' rows, matched by scenario and metric; `met` is the after
     tree's (the before tree's is in its own column's JSON)."""
     earlier = {(r.scenario, r.metric): r for r in before}
-    header = ("scenario", "metric", "before", "after", "target", "met", "placement, load (after)")
-    lines = [header]
+    lines = [("scenario", "metric", "before", "after", "target", "met", "placement, load (after)")]
     for r in after:
         b = earlier.pop((r.scenario, r.metric), None)
-        met = "" if r.ok is None else ("yes" if r.ok else "NO")
-        lines.append(
-            (r.scenario, r.metric, b.measured if b else "", r.measured, r.target, met, r.placement)
-        )
+        was = b.measured if b else ""
+        lines.append((r.scenario, r.metric, was, r.measured, r.target, _met(r), r.placement))
     for b in earlier.values():  # a figure only the before tree gave
         lines.append((b.scenario, b.metric, b.measured, "", b.target, "", b.placement))
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
-    out = []
-    for n, line in enumerate(lines):
-        out.append("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)))
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return _columns(lines)
 
 
 def export_src(revision: str, into: Path) -> Path:
