@@ -13,8 +13,9 @@ closed loop's capacity rose by half.
 `settle()` collects once, then freezes what is left (`gc.freeze()`: the collector never
 looks at those objects again; refcounting still frees them if they die), and raises the
 young generation's threshold, so that a request's short-lived objects are mostly freed by
-refcounting before a pass ever sees them. Cyclic garbage is still collected, only in larger
-batches: at most 20,000 net allocations' worth waits for its pass.
+refcounting before a pass ever sees them. Cyclic garbage is still collected, in larger
+batches: a young cycle waits at most 20,000 net allocations for its pass, and what outlives
+that waits, as before, for the older generations' rarer passes.
 
 `queueit serve` settles each worker at the end of its lifespan's startup (main.py); an app a
 test or a tool makes with `create_app` keeps the interpreter's defaults (a test process makes

@@ -3,9 +3,9 @@
 Every vote updates its song (`votes`, the tier columns) and its party (`version`,
 `last_activity_at`). PostgreSQL rewrites such a row without touching any index (a heap-only
 tuple, HOT) only when no indexed column changed and the row's page has room. Two indexes
-named a column every vote changes, so every vote inserted a new entry into every index of
-both tables (nine, for four rows' worth of unchanged keys), and those dead entries were what
-each next vote's lookups of the same rows walked over until vacuum came by:
+named a column every vote changes, so every vote added an entry to each of the nine indexes
+of the two tables and put the rows' new versions on fresh pages: twice the WAL per vote, and
+tables and indexes that grew until vacuum came by (docs/RLS.md "A vote touches no index"):
 
 - `ix_queued_songs_session_status_votes` (session_id, status, votes) becomes
   `ix_queued_songs_session_status` (session_id, status): the queue's queries select by
