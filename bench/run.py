@@ -77,8 +77,8 @@ def table(rows: list[Row]) -> str:
 
 
 def comparison(before: list[Row], after: list[Row]) -> str:
-    """One table of both trees' rows, matched by scenario and metric; `met` is the after
-    tree's (the before tree's is in its own column's JSON)."""
+    """One table of both trees' rows, matched by scenario and metric. `met` is the after
+    tree's; the before tree's is in the JSON, under `before`."""
     earlier = {(r.scenario, r.metric): r for r in before}
     lines = [("scenario", "metric", "before", "after", "target", "met", "placement, load (after)")]
     for r in after:
